@@ -1,0 +1,207 @@
+"""Builds the running bot: the PTB Application, storage, services and the dispatcher.
+
+Resources open in ``post_init`` and close in ``post_shutdown``; ``running`` does the same for
+code that drives the application inside its own event loop (tests, the playground).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    Update,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    ExtBot,
+    JobQueue,
+    TypeHandler,
+)
+
+from bot.settings import Settings
+from bot.telegram import TelegramAdapter
+from handlers.catalog import build_registry
+from handlers.context import Services
+from handlers.dispatch import Dispatcher
+from handlers.i18n import LANGUAGES, Texts, texts_for
+from handlers.registry import Registry, Scope
+from scheduler.clock import Clock, SystemClock
+from storage.audit import AuditRepository
+from storage.cells import CellRepository
+from storage.crypto import FieldCipher
+from storage.db import create_engine, migrate
+from storage.members import MemberRepository
+from storage.pending import PendingInputRepository
+
+logger = logging.getLogger(__name__)
+
+# The concrete type ApplicationBuilder().build() returns with default context types.
+TelegramApp = Application[
+    ExtBot[int],  # AIORateLimiter's retry argument type
+    ContextTypes.DEFAULT_TYPE,
+    dict[Any, Any],
+    dict[Any, Any],
+    dict[Any, Any],
+    JobQueue[ContextTypes.DEFAULT_TYPE],
+]
+
+
+@dataclass
+class Runtime:
+    """What the process holds open while it runs."""
+
+    settings: Settings
+    clock: Clock
+    texts: Texts
+    registry: Registry
+    adapter: TelegramAdapter
+    engine: AsyncEngine | None = None
+    services: Services | None = None
+
+    async def open(self) -> Services:
+        engine = create_engine(self.settings.database_url)
+        await migrate(engine)
+        cipher = FieldCipher([key.get_secret_value() for key in self.settings.data_keys])
+        services = Services(
+            cells=CellRepository(engine),
+            members=MemberRepository(engine, cipher),
+            audit=AuditRepository(engine),
+            pending=PendingInputRepository(engine),
+            clock=self.clock,
+            texts=self.texts,
+            default_timezone=self.settings.timezone,
+            operator_ids=frozenset(str(user_id) for user_id in self.settings.admin_ids),
+        )
+        self.engine, self.services = engine, services
+        self.adapter.attach(Dispatcher(self.registry, services))
+        return services
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+
+
+@dataclass(frozen=True)
+class ChiboBot:
+    application: TelegramApp
+    runtime: Runtime
+
+
+def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
+    if settings.telegram_token is None:
+        raise ValueError("build_application needs a Telegram token")
+    texts = texts_for(settings.language)
+    runtime = Runtime(
+        settings=settings,
+        clock=clock or SystemClock(),
+        texts=texts,
+        registry=build_registry(),
+        adapter=TelegramAdapter(texts),
+    )
+
+    async def post_init(application: TelegramApp) -> None:
+        await runtime.open()
+        await publish_commands(application, runtime.registry)
+
+    async def post_shutdown(_application: TelegramApp) -> None:
+        await runtime.close()
+
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        # Holds Telegram's per-group (20/min) and overall (30/s) limits; one retry on a 429.
+        .rate_limiter(AIORateLimiter(max_retries=1))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    # One handler sees every update; the neutral dispatcher does the routing.
+    application.add_handler(TypeHandler(Update, runtime.adapter.on_update))
+    application.add_error_handler(_error_handler(runtime))
+    return ChiboBot(application, runtime)
+
+
+async def publish_commands(application: TelegramApp, registry: Registry) -> None:
+    """The command menu: Vietnamese by default, English for English-language clients, and a
+    different list in groups and in private chats."""
+    for language in LANGUAGES:
+        texts = Texts(language)
+        for scope, telegram_scope in (
+            (Scope.GROUP, BotCommandScopeAllGroupChats()),
+            (Scope.PRIVATE, BotCommandScopeAllPrivateChats()),
+        ):
+            commands = [
+                BotCommand(command.vi, texts(command.description))
+                for command in registry.commands()
+                if command.in_menu and command.scope in (scope, Scope.ANY)
+            ]
+            await application.bot.set_my_commands(
+                commands,
+                scope=telegram_scope,
+                language_code=None if language == "vi" else language,
+            )
+
+
+ErrorCallback = Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def _error_handler(runtime: Runtime) -> ErrorCallback:
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Context for the log, never message text: it may carry personal data.
+        where = "no update"
+        if isinstance(update, Update):
+            chat = update.effective_chat
+            where = f"update {update.update_id} chat {chat.id if chat else '-'}"
+        logger.error("error while handling %s", where, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            try:
+                await context.bot.send_message(
+                    update.effective_chat.id, runtime.texts("error.internal")
+                )
+            except Exception:  # the error may be that we cannot send at all
+                logger.warning("could not tell the chat about the error", exc_info=True)
+        kind = html.escape(type(context.error).__name__)
+        for operator in runtime.settings.admin_ids:
+            try:
+                await context.bot.send_message(operator, runtime.texts("error.operator", kind=kind))
+            except Exception:
+                logger.warning("could not notify operator", exc_info=True)
+
+    return on_error
+
+
+@asynccontextmanager
+async def running(application: TelegramApp) -> AsyncIterator[TelegramApp]:
+    """Run the bot with long polling inside the caller's event loop, as run_polling would."""
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    try:
+        if application.updater is None:
+            raise RuntimeError("the application has no updater")
+        await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        await application.start()
+        try:
+            yield application
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)

@@ -1,0 +1,103 @@
+"""Process settings, validated once at start-up.
+
+The environment variable names (prefix ``CHIBO_``) are a contract other tools rely on: keep them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHIBO_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    telegram_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    database_url: str = f"{SQLITE_PREFIX}./data/chibo.db"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    language: Literal["vi", "en"] = "vi"
+    data_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("data_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("data_keys")
+    @classmethod
+    def _valid_fernet_keys(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for position, key in enumerate(value, start=1):
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError as exc:
+                # Never echo the key itself: only its position in the list.
+                raise ValueError(f"key #{position} is not a valid Fernet key") from exc
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith((SQLITE_PREFIX, "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://…")
+        return value
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file this configuration points at, or None for other databases."""
+        if not self.database_url.startswith(SQLITE_PREFIX):
+            return None
+        raw = self.database_url.removeprefix(SQLITE_PREFIX)
+        return None if raw in ("", ":memory:") else Path(raw)
+
+
+class SettingsError(Exception):
+    """Settings could not be loaded; the message is one line naming the offending setting."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings from the environment and ``.env``; raise SettingsError with one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        name = f"CHIBO_{field.upper()}"
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"Invalid setting {name}: {reason}") from None

@@ -1,0 +1,201 @@
+"""The Telegram adapter: PTB Updates become neutral ``Inbound``s, ``Reply``s become Bot API
+calls. The only module besides bot/app.py that imports python-telegram-bot."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import replace
+
+from telegram import (
+    Bot,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType, MessageLimit
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import ContextTypes
+
+from handlers.core import Attachment, ChatKind, Inbound, Platform, Reply, split_text
+from handlers.dispatch import Dispatcher
+from handlers.i18n import Texts
+
+logger = logging.getLogger(__name__)
+
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
+SEEN_UPDATES = 2048  # a webhook may redeliver: remember this many recent update ids
+
+
+class TelegramGateway:
+    """What handlers may ask Telegram: is someone a group admin, and a file's bytes."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
+        member = await self._bot.get_chat_member(int(chat_id), int(user_id))
+        return member.status in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
+
+    async def download(self, file_id: str) -> bytes:
+        file = await self._bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+
+
+def _command_of(message: Message, bot_username: str) -> tuple[str, str] | None:
+    """(command, arguments) when the message starts with a command meant for us."""
+    text = message.text or ""
+    entity = next(iter(message.entities), None)
+    if entity is None or entity.type != MessageEntityType.BOT_COMMAND or entity.offset != 0:
+        return None
+    name, _, addressee = text[1 : entity.length].partition("@")
+    if addressee and addressee.lower() != bot_username.lower():
+        return None  # addressed to another bot in the same group
+    return name.lower(), text[entity.length :].strip()
+
+
+def to_inbound(update: Update, bot: Bot) -> Inbound | None:
+    """The neutral form of an update, or None when it is nothing we act on."""
+    chat = update.effective_chat
+    user = update.effective_user
+    if chat is None or user is None or user.is_bot:
+        return None
+    kind = ChatKind.PRIVATE if chat.type == ChatType.PRIVATE else ChatKind.GROUP
+    base = Inbound(
+        platform=Platform.TELEGRAM,
+        chat_id=str(chat.id),
+        chat_kind=kind,
+        user_id=str(user.id),
+        user_name=user.full_name,
+        chat_title=chat.title,
+        language=user.language_code,
+    )
+    query = update.callback_query
+    if query is not None:
+        return replace(base, choice=query.data or "")
+    message = update.message
+    if message is None:
+        return None
+    replied = message.reply_to_message
+    reply_to_bot = bool(replied and replied.from_user and replied.from_user.id == bot.id)
+    if message.document is not None:
+        document = message.document
+        attachment = Attachment(
+            file_id=document.file_id,
+            file_name=document.file_name or "file",
+            mime_type=document.mime_type,
+            size=document.file_size,
+        )
+        return replace(base, attachment=attachment, reply_to_bot=reply_to_bot)
+    text = message.text or ""
+    command = _command_of(message, bot.username)
+    if command is not None:
+        name, args = command
+        return replace(base, text=text, command=name, args=args)
+    return replace(base, text=text, reply_to_bot=reply_to_bot)
+
+
+class TelegramAdapter:
+    """Receives PTB updates, runs the dispatcher, renders its replies."""
+
+    def __init__(self, texts: Texts) -> None:
+        self._texts = texts
+        self._dispatcher: Dispatcher | None = None
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    def attach(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    def _first_delivery(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return False
+        self._seen[update_id] = None
+        if len(self._seen) > SEEN_UPDATES:
+            self._seen.popitem(last=False)
+        return True
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self._dispatcher is None:
+            raise RuntimeError("the adapter received an update before start-up finished")
+        if not self._first_delivery(update.update_id):
+            return
+        inbound = to_inbound(update, context.bot)
+        if inbound is None:
+            return
+        replies = await self._dispatcher.handle(inbound, TelegramGateway(context.bot))
+        await self.render(context.bot, update, replies)
+
+    async def render(self, bot: Bot, update: Update, replies: list[Reply]) -> None:
+        query = update.callback_query
+        answered = False
+        for reply in replies:
+            if reply.popup and query is not None and not answered:
+                await query.answer(reply.text[:200], show_alert=len(reply.text) > 60)
+                answered = True
+                continue
+            if reply.replace and query is not None and isinstance(query.message, Message):
+                await self._edit(query.message, reply)
+                continue
+            await self._send(bot, update, reply)
+        if query is not None and not answered:
+            await query.answer()
+
+    async def _edit(self, message: Message, reply: Reply) -> None:
+        try:
+            await message.edit_text(
+                reply.text[: MessageLimit.MAX_TEXT_LENGTH], reply_markup=self._keyboard(reply, None)
+            )
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+    async def _send(self, bot: Bot, update: Update, reply: Reply) -> None:
+        origin = update.effective_chat
+        chat_id = reply.chat_id or (str(origin.id) if origin else None)
+        if chat_id is None:
+            return
+        same_chat = origin is not None and chat_id == str(origin.id)
+        if reply.file is not None:
+            await bot.send_document(
+                chat_id,
+                document=reply.file.content,
+                filename=reply.file.file_name,
+                caption=reply.file.caption or None,
+            )
+        chunks = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+        for position, chunk in enumerate(chunks):
+            last = position == len(chunks) - 1
+            markup: InlineKeyboardMarkup | ForceReply | None = None
+            reply_to: ReplyParameters | None = None
+            if last and reply.ask_text:
+                # selective: in a group only the person asked gets the reply box.
+                markup = ForceReply(selective=True)
+                if same_chat and update.effective_message is not None:
+                    reply_to = ReplyParameters(
+                        update.effective_message.message_id, allow_sending_without_reply=True
+                    )
+            elif last:
+                markup = self._keyboard(reply, bot.username)
+            try:
+                await bot.send_message(
+                    chat_id, chunk, reply_markup=markup, reply_parameters=reply_to
+                )
+            except Forbidden:
+                # The person never opened a private chat with the bot, or blocked it.
+                logger.info("chat %s does not accept messages from the bot", chat_id)
+                return
+
+    def _keyboard(self, reply: Reply, bot_username: str | None) -> InlineKeyboardMarkup | None:
+        rows = [
+            [InlineKeyboardButton(choice.label, callback_data=choice.data) for choice in row]
+            for row in reply.choices
+        ]
+        if reply.continue_privately and bot_username:
+            link = f"https://t.me/{bot_username}?start={reply.continue_privately}"
+            rows.append([InlineKeyboardButton(self._texts("button.open_private"), url=link)])
+        return InlineKeyboardMarkup(rows) if rows else None

@@ -1,0 +1,61 @@
+"""Everything the bot can do, registered in one place and in the order people meet it."""
+
+from __future__ import annotations
+
+from handlers import cells, menu, profile, roster, roster_import
+from handlers.registry import Access, Action, Command, Registry, Scope
+
+
+def build_registry() -> Registry:
+    registry = Registry()
+
+    # Getting started: anyone may ask for help, found a cell from a group, or join one.
+    registry.command(
+        Command(
+            "start", "start", menu.help_menu, Access.ANYONE, Scope.ANY, "cmd.start", in_menu=False
+        )
+    )
+    registry.command(
+        Command("trogiup", "help", menu.help_menu, Access.ANYONE, Scope.ANY, "cmd.help")
+    )
+    registry.command(
+        Command("batdau", "setup", cells.setup, Access.ANYONE, Scope.GROUP, "cmd.setup")
+    )
+    registry.command(Command("thamgia", "join", cells.join, Access.ANYONE, Scope.GROUP, "cmd.join"))
+
+    # The roster and one's own record.
+    registry.command(
+        Command(
+            "dangvien", "members", roster.members_command, Access.MEMBER, Scope.ANY, "cmd.members"
+        )
+    )
+    registry.command(
+        Command(
+            "hoso", "profile", profile.profile_command, Access.MEMBER, Scope.PRIVATE, "cmd.profile"
+        )
+    )
+    registry.command(Command("huy", "cancel", menu.cancel, Access.ANYONE, Scope.ANY, "cmd.cancel"))
+
+    # Buttons. Leaders decide join requests in the group; roster changes happen privately.
+    registry.action(Action("join", cells.join_button, Access.ANYONE, Scope.GROUP))
+    registry.action(Action("jn", cells.decide_join, Access.LEADER, Scope.ANY))
+    registry.action(Action("ml", roster.members_button, Access.MEMBER, Scope.ANY))
+    registry.action(Action("pf", profile.profile_button, Access.MEMBER, Scope.PRIVATE))
+    registry.action(Action("im", menu.import_hint, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("mb", roster.member_card, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("rl", roster.role_menu, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("rs", roster.set_role, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("st", roster.status_menu, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("ss", roster.set_status, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("ho", roster.hand_over_ask, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("hy", roster.hand_over, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("aa", roster.set_auto_accept, Access.SECRETARY, Scope.PRIVATE))
+    # Editing a record: members their own phone and name, the secretary every field.
+    registry.action(Action("ed", profile.edit_menu, Access.MEMBER, Scope.PRIVATE))
+    registry.action(Action("ef", profile.edit_field_ask, Access.MEMBER, Scope.PRIVATE))
+
+    # Answers to questions the bot asked, and files sent privately.
+    registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)
+    registry.flow(profile.EDIT_FLOW, profile.edit_field_answer)
+    registry.flow("document", roster_import.receive_document)
+    return registry

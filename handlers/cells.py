@@ -1,0 +1,147 @@
+"""Founding a cell from a group (/batdau) and joining it (/thamgia), with the leaders'
+decision on each join request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers.context import Context, UserError
+from handlers.core import Choice, Reply
+from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
+from storage.errors import ChatAlreadyLinked
+from storage.models import MemberState
+
+SETUP_FLOW = "setup.name"
+QUESTION_TTL = timedelta(hours=1)
+
+
+async def setup(context: Context) -> list[Reply]:
+    """/batdau: a group admin links the group to a new cell and becomes its secretary."""
+    await _check_can_found(context)
+    if context.inbound.args.strip():
+        return await _found(context, context.inbound.args)
+    inbound = context.inbound
+    await context.services.pending.expect(
+        platform=inbound.platform,
+        chat_id=inbound.chat_id,
+        user_id=inbound.user_id,
+        flow=SETUP_FLOW,
+        data={},
+        expires_at=context.now + QUESTION_TTL,
+    )
+    return [Reply(context.t("setup.ask_name"), ask_text=True)]
+
+
+async def setup_name_answer(context: Context, _data: dict[str, object]) -> list[Reply]:
+    await _check_can_found(context)
+    return await _found(context, context.inbound.text)
+
+
+async def _check_can_found(context: Context) -> None:
+    inbound = context.inbound
+    if context.cell is not None:
+        raise UserError("setup.already_linked_named", cell=context.cell.name)
+    is_operator = inbound.user_id in context.services.operator_ids
+    if not is_operator and not await context.gateway.is_chat_admin(
+        inbound.chat_id, inbound.user_id
+    ):
+        raise UserError("setup.not_admin")
+
+
+async def _found(context: Context, raw_name: str) -> list[Reply]:
+    inbound = context.inbound
+    name = clean_name(raw_name, limit=MAX_CELL_NAME, error_prefix="setup.name")
+    secretary_name = clean_name(
+        inbound.user_name or "?", limit=MAX_PERSON_NAME, error_prefix="join.name"
+    )
+    try:
+        cell, secretary = await context.services.cells.found_cell(
+            platform=inbound.platform,
+            chat_id=inbound.chat_id,
+            chat_title=inbound.chat_title,
+            cell_name=name,
+            timezone=context.services.default_timezone,
+            secretary_name=secretary_name,
+            secretary_user_id=inbound.user_id,
+            now=context.now,
+        )
+    except ChatAlreadyLinked:
+        raise UserError("setup.already_linked") from None
+    return [Reply(context.t("setup.done", cell=cell.name, secretary=secretary.full_name))]
+
+
+async def join(context: Context) -> list[Reply]:
+    """/thamgia: the caller asks to be on the roster of this group's cell."""
+    return await _join(context)
+
+
+async def join_button(context: Context, _args: list[str]) -> list[Reply]:
+    return await _join(context)
+
+
+async def _join(context: Context) -> list[Reply]:
+    cell = context.require_cell()
+    inbound = context.inbound
+    if context.actor is not None:
+        key = "join.pending" if context.actor.state is MemberState.PENDING else "join.already"
+        return [Reply(context.t(key, cell=cell.name))]
+    known = await context.services.members.by_identity(inbound.platform, inbound.user_id)
+    if known is not None:
+        raise UserError("error.already_registered")
+    name = clean_name(
+        inbound.args or inbound.user_name, limit=MAX_PERSON_NAME, error_prefix="join.name"
+    )
+    member = await context.services.members.request_join(
+        cell_id=cell.id,
+        platform=inbound.platform,
+        user_id=inbound.user_id,
+        full_name=name,
+        accept_at_once=cell.auto_accept,
+        now=context.now,
+    )
+    if member.state is MemberState.ACTIVE:
+        return [Reply(context.t("join.welcome", name=member.full_name, cell=cell.name))]
+    namesakes = await context.services.members.unlinked_namesakes(cell.id, name)
+    rows: list[tuple[Choice, ...]] = [
+        (
+            Choice(context.t("join.button.approve"), f"jn:{member.id}:ok"),
+            Choice(context.t("join.button.decline"), f"jn:{member.id}:no"),
+        )
+    ]
+    rows.extend(
+        (
+            Choice(
+                context.t("join.button.merge", name=other.full_name), f"jn:{member.id}:{other.id}"
+            ),
+        )
+        for other in namesakes[:3]
+    )
+    return [
+        Reply(
+            context.t("join.requested", name=member.full_name, cell=cell.name),
+            choices=tuple(rows),
+        )
+    ]
+
+
+async def decide_join(context: Context, args: list[str]) -> list[Reply]:
+    """A leader's tap on a join request: approve, decline, or match to a roster entry."""
+    cell = context.require_cell()
+    if len(args) != 2 or not args[0].isdigit():
+        raise UserError("error.stale_button")
+    pending_id, decision = int(args[0]), args[1]
+    pending = await context.services.members.in_cell(cell.id, pending_id)
+    merge_into = int(decision) if decision.isdigit() else None
+    if decision not in ("ok", "no") and merge_into is None:
+        raise UserError("error.stale_button")
+    result = await context.services.members.decide_join(
+        cell_id=cell.id,
+        pending_id=pending_id,
+        approve=decision != "no",
+        merge_into=merge_into,
+        actor=context.audit_actor,
+        now=context.now,
+    )
+    if result is None:
+        return [Reply(context.t("join.declined", name=pending.full_name), replace=True)]
+    return [Reply(context.t("join.approved", name=result.full_name, cell=cell.name), replace=True)]

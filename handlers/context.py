@@ -1,0 +1,84 @@
+"""What a handler receives: the inbound message, the services, the platform gateway, and who
+is acting where — one typed object instead of string-keyed lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from handlers.core import Inbound, Platform
+from handlers.i18n import Texts
+from scheduler.clock import Clock
+from storage.audit import Actor, AuditRepository
+from storage.cells import CellRepository
+from storage.members import MemberRepository
+from storage.models import Member, OrgUnit, Role
+from storage.pending import PendingInputRepository
+
+
+class PlatformGateway(Protocol):
+    """The few things a handler must ask the platform itself."""
+
+    @property
+    def platform(self) -> Platform: ...
+
+    async def is_chat_admin(self, chat_id: str, user_id: str) -> bool: ...
+
+    async def download(self, file_id: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    cells: CellRepository
+    members: MemberRepository
+    audit: AuditRepository
+    pending: PendingInputRepository
+    clock: Clock
+    texts: Texts
+    default_timezone: str
+    operator_ids: frozenset[str]
+
+
+class UserError(Exception):
+    """Something the person can fix; ``key`` names the catalog message that says how."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    inbound: Inbound
+    services: Services
+    gateway: PlatformGateway
+    actor: Member | None
+    cell: OrgUnit | None
+
+    def t(self, key: str, /, **values: object) -> str:
+        return self.services.texts(key, **values)
+
+    @property
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    @property
+    def audit_actor(self) -> Actor:
+        label = f"{self.inbound.platform}:{self.inbound.user_id}"
+        return Actor(label, self.actor.id if self.actor else None)
+
+    @property
+    def is_secretary(self) -> bool:
+        return self.actor is not None and self.actor.role is Role.SECRETARY
+
+    def require_cell(self) -> OrgUnit:
+        if self.cell is None:
+            raise UserError("error.no_cell_here" if self.inbound.is_group else "error.not_member")
+        return self.cell
+
+    def require_actor(self) -> Member:
+        if self.actor is None:
+            raise UserError("error.not_member")
+        return self.actor

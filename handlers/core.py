@@ -1,0 +1,112 @@
+"""Platform-neutral message types: what an adapter hands to a handler and what it gets back.
+
+Adapters (bot/telegram.py, later bot/zalo.py) translate platform updates into ``Inbound`` and render
+``Reply`` objects; handlers never see a platform object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Platform(StrEnum):
+    TELEGRAM = "telegram"
+    ZALO = "zalo"
+
+
+class ChatKind(StrEnum):
+    GROUP = "group"
+    PRIVATE = "private"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file the user sent; its bytes are fetched on demand through the gateway."""
+
+    file_id: str
+    file_name: str
+    mime_type: str | None
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a person did: a command, a text, a button tap or a file."""
+
+    platform: Platform
+    chat_id: str
+    chat_kind: ChatKind
+    user_id: str
+    user_name: str
+    text: str = ""
+    command: str | None = None
+    args: str = ""
+    choice: str | None = None
+    reply_to_bot: bool = False
+    attachment: Attachment | None = None
+    chat_title: str | None = None
+    language: str | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.chat_kind is ChatKind.GROUP
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One option a person can pick: a button on Telegram, a numbered line on Zalo."""
+
+    label: str
+    data: str
+
+    def __post_init__(self) -> None:
+        # Telegram caps callback data at 64 bytes; every adapter shares that budget.
+        if len(self.data.encode()) > 64:
+            raise ValueError(f"choice data longer than 64 bytes: {self.data!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundFile:
+    file_name: str
+    content: bytes
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Something to say. ``chat_id`` None means the chat the inbound came from.
+
+    ``continue_privately`` is a start payload: the adapter adds a button opening the private chat
+    with the bot (a Telegram deep link), so personal matters leave the group.
+    ``ask_text`` asks the person to answer with free text (Telegram shows a reply box).
+    ``replace`` edits the message whose button was tapped instead of sending a new one.
+    ``popup`` shows the text only to the person who tapped (a Telegram callback answer);
+    platforms without that send it as an ordinary message.
+    """
+
+    text: str
+    choices: tuple[tuple[Choice, ...], ...] = ()
+    chat_id: str | None = None
+    continue_privately: str | None = None
+    ask_text: bool = False
+    replace: bool = False
+    popup: bool = False
+    file: OutboundFile | None = None
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split ``text`` into chunks of at most ``limit`` characters, preferring paragraph breaks,
+    then line breaks, then spaces; a single over-long word is cut hard."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not chunks:
+        chunks.append(rest)
+    return chunks

@@ -1,0 +1,151 @@
+"""Routes an Inbound to its handler: finds who is acting and in which cell, enforces scope and
+access, and turns expected failures into plain messages. Platform adapters call ``handle``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from handlers.context import Context, PlatformGateway, Services, UserError
+from handlers.core import Inbound, Reply
+from handlers.registry import Access, Registry, Scope
+from storage.crypto import PersonalDataKeyMissing, PersonalDataUnreadable
+from storage.errors import AlreadyRegistered, ChatAlreadyLinked, MemberNotFound, NotPending
+from storage.models import Member, MemberState, OrgUnit, Role
+
+logger = logging.getLogger(__name__)
+
+# Longest text we accept from a person; Telegram's own message limit.
+MAX_INBOUND_CHARS = 4096
+
+# Expected failures and the message each one gets: the one place this mapping lives.
+ERROR_KEYS: dict[type[Exception], str] = {
+    PersonalDataKeyMissing: "error.no_data_key",
+    PersonalDataUnreadable: "error.data_unreadable",
+    MemberNotFound: "error.member_not_found",
+    NotPending: "error.already_decided",
+    AlreadyRegistered: "error.already_registered",
+    ChatAlreadyLinked: "setup.already_linked",
+}
+
+
+def _allowed(access: Access, actor: Member | None) -> bool:
+    if access is Access.ANYONE:
+        return True
+    if actor is None or actor.state is not MemberState.ACTIVE:
+        return False
+    if access is Access.MEMBER:
+        return True
+    if access is Access.LEADER:
+        return actor.leads
+    return actor.role is Role.SECRETARY
+
+
+def _denied_key(access: Access, actor: Member | None) -> str:
+    if actor is None:
+        return "error.not_member"
+    if actor.state is MemberState.PENDING:
+        return "error.pending_member"
+    return "error.secretary_only" if access is Access.SECRETARY else "error.leader_only"
+
+
+class Dispatcher:
+    def __init__(self, registry: Registry, services: Services) -> None:
+        self._registry = registry
+        self._services = services
+
+    async def handle(self, inbound: Inbound, gateway: PlatformGateway) -> list[Reply]:
+        texts = self._services.texts
+        if len(inbound.text) > MAX_INBOUND_CHARS or len(inbound.args) > MAX_INBOUND_CHARS:
+            return [
+                Reply(texts("error.too_long", limit=f"{MAX_INBOUND_CHARS:,}".replace(",", ".")))
+            ]
+        context = await self._context(inbound, gateway)
+        try:
+            return await self._route(context)
+        except UserError as error:
+            return [Reply(texts(error.key, **error.values), popup=inbound.choice is not None)]
+        except tuple(ERROR_KEYS) as error:
+            return [Reply(texts(ERROR_KEYS[type(error)]), popup=inbound.choice is not None)]
+
+    async def _context(self, inbound: Inbound, gateway: PlatformGateway) -> Context:
+        members = self._services.members
+        actor = await members.by_identity(inbound.platform, inbound.user_id)
+        cell: OrgUnit | None
+        if inbound.is_group:
+            cell = await self._services.cells.cell_for_chat(inbound.platform, inbound.chat_id)
+            if actor is not None and (cell is None or actor.cell_id != cell.id):
+                # Membership counts only in one's own cell's group: a member of cell A is a
+                # stranger in cell B's group and sees nothing of either there.
+                actor = None
+        else:
+            cell = await self._services.cells.get(actor.cell_id) if actor else None
+        return Context(inbound, self._services, gateway, actor, cell)
+
+    async def _route(self, context: Context) -> list[Reply]:
+        inbound = context.inbound
+        if inbound.command is not None:
+            return await self._command(context, inbound.command)
+        if inbound.choice is not None:
+            return await self._action(context, inbound.choice)
+        pending = await self._services.pending.take(
+            platform=inbound.platform,
+            chat_id=inbound.chat_id,
+            user_id=inbound.user_id,
+            now=context.now,
+        )
+        if pending is not None:
+            flow = self._registry.find_flow(pending.flow)
+            if flow is not None:
+                return await flow(context, pending.data)
+            logger.warning("dropping an answer for unknown flow %s", pending.flow)
+        if inbound.attachment is not None and not inbound.is_group:
+            document_flow = self._registry.find_flow("document")
+            if document_flow is not None:
+                return await document_flow(context, {})
+        if inbound.is_group:
+            return []  # ordinary group chatter is none of the bot's business
+        return [Reply(context.t("error.not_understood"))]
+
+    async def _command(self, context: Context, name: str) -> list[Reply]:
+        inbound = context.inbound
+        if name == "start" and not inbound.is_group and inbound.args.strip():
+            # A deep link from a group ("continue privately") names the command to resume.
+            resumed = self._registry.find_command(inbound.args.strip())
+            if resumed is not None and resumed.scope is not Scope.GROUP:
+                context = replace(context, inbound=replace(inbound, command=resumed.vi, args=""))
+                name = resumed.vi
+        command = self._registry.find_command(name)
+        if command is None:
+            if context.inbound.is_group and context.cell is None and context.actor is None:
+                return []  # a group that never set us up: stay quiet about other bots' commands
+            return [Reply(context.t("error.unknown_command", command=name[:32]))]
+        scope_reply = self._scope_check(context, command.scope)
+        if scope_reply is not None:
+            return scope_reply
+        if not _allowed(command.access, context.actor):
+            return [Reply(context.t(_denied_key(command.access, context.actor)))]
+        return await command.handler(context)
+
+    async def _action(self, context: Context, choice: str) -> list[Reply]:
+        prefix, *args = choice.split(":")
+        action = self._registry.find_action(prefix)
+        if action is None:
+            return [Reply(context.t("error.stale_button"), popup=True)]
+        if action.scope is Scope.PRIVATE and context.inbound.is_group:
+            return [Reply(context.t("error.private_only"), popup=True)]
+        if not _allowed(action.access, context.actor):
+            return [Reply(context.t(_denied_key(action.access, context.actor)), popup=True)]
+        return await action.handler(context, args)
+
+    def _scope_check(self, context: Context, scope: Scope) -> list[Reply] | None:
+        if scope is Scope.PRIVATE and context.inbound.is_group:
+            return [
+                Reply(
+                    context.t("error.private_only"),
+                    continue_privately=context.inbound.command or "start",
+                )
+            ]
+        if scope is Scope.GROUP and not context.inbound.is_group:
+            return [Reply(context.t("error.group_only"))]
+        return None

@@ -1,0 +1,117 @@
+"""Records the storage layer hands out, and the closed vocabularies stored in text columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class OrgKind(StrEnum):
+    COMMITTEE = "committee"
+    CELL = "cell"
+
+
+class Role(StrEnum):
+    SECRETARY = "secretary"
+    DEPUTY = "deputy"
+    COMMITTEE = "committee"
+    MEMBER = "member"
+
+
+class MemberStatus(StrEnum):
+    OFFICIAL = "official"
+    PROBATIONARY = "probationary"
+    EXEMPTED = "exempted"
+    TEMPORARILY_EXEMPTED = "temporarily_exempted"
+
+
+class MemberState(StrEnum):
+    """Where a record is in its life: waiting for the secretary, or on the roster."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+
+
+class Gender(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class PersonalField(StrEnum):
+    """Fields encrypted at rest and shown only privately to the member and the secretary."""
+
+    CITIZEN_ID = "citizen_id"
+    CARD_NUMBER = "card_number"
+    PHONE = "phone"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgUnit:
+    id: int
+    kind: OrgKind
+    parent_id: int | None
+    name: str
+    timezone: str
+    auto_accept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedChat:
+    platform: str
+    external_id: str
+    org_unit_id: int
+    title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    cell_id: int
+    full_name: str
+    role: Role
+    status: MemberStatus
+    state: MemberState
+    gender: Gender | None
+    birth_date: date | None
+    admitted_on: date | None
+    official_on: date | None
+    linked: bool
+
+    @property
+    def leads(self) -> bool:
+        """Secretary or deputy: may run the cell's day-to-day business."""
+        return self.role in (Role.SECRETARY, Role.DEPUTY)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalData:
+    citizen_id: str | None
+    card_number: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    org_unit_id: int | None
+    actor_member_id: int | None
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRow:
+    """One validated line of a roster import."""
+
+    full_name: str
+    birth_date: date | None
+    gender: Gender | None
+    admitted_on: date | None
+    official_on: date | None
+    card_number: str | None
+    citizen_id: str | None
+    phone: str | None
+    status: MemberStatus

@@ -1,0 +1,164 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in storage/migrations create it.
+
+Platform ids are text keyed by (platform, external id): Telegram ids outgrow 32 bits and Zalo ids
+are strings. Personal data (citizen id, party card number, phone) is stored only as Fernet tokens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from storage.models import Gender, MemberState, MemberStatus, OrgKind, Role
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite keeps no offset, so values are normalised to UTC before they are written and read
+    back as UTC; a naive datetime is a bug in the caller and is refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("UTCDateTime needs a timezone-aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    """SQL that keeps a text column inside its closed vocabulary."""
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A committee (đảng ủy phường/xã) or a cell (chi bộ); a cell's parent is its committee.
+org_units = Table(
+    "org_units",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("parent_id", Integer, ForeignKey("org_units.id", ondelete="RESTRICT"), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("auto_accept", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint(_one_of("kind", OrgKind), name="kind"),
+)
+
+# A group chat on a platform that belongs to a cell. A chat is linked at most once.
+chats = Table(
+    "chats",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(255), nullable=True),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("platform", "external_id", name="uq_chats_platform_external"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="RESTRICT"), nullable=False),
+    Column("full_name", String(120), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("gender", String(8), nullable=True),
+    Column("birth_date", Date, nullable=True),
+    Column("admitted_on", Date, nullable=True),
+    Column("official_on", Date, nullable=True),
+    Column("citizen_id_enc", Text, nullable=True),
+    Column("card_number_enc", Text, nullable=True),
+    Column("phone_enc", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_members_org_unit_state", "org_unit_id", "state"),
+    CheckConstraint(_one_of("role", Role), name="role"),
+    CheckConstraint(_one_of("status", MemberStatus), name="status"),
+    CheckConstraint(_one_of("state", MemberState), name="state"),
+    CheckConstraint(f"gender IS NULL OR {_one_of('gender', Gender)}", name="gender"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("external_user_id", String(64), nullable=False),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("platform", "external_user_id", name="uq_identities_platform_user"),
+    Index("ix_identities_member", "member_id"),
+)
+
+# A question the bot asked and is waiting for a free-text answer to, per (platform, chat, user).
+pending_inputs = Table(
+    "pending_inputs",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("chat_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("flow", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Who did what, when. Details never hold personal data: only field names and ids.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="SET NULL"), nullable=True),
+    Column("actor_member_id", Integer, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(100), nullable=True),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_log_org_unit_at", "org_unit_id", "at"),
+)
