@@ -11,7 +11,7 @@ from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
 from storage.errors import ChatAlreadyLinked
 from storage.models import MemberState
 
-SETUP_FLOW = "setup.name"
+SETUP_FLOW = "setup_name"
 QUESTION_TTL = timedelta(hours=1)
 
 

@@ -13,7 +13,7 @@ from handlers.member_view import describe_member
 from handlers.names import MAX_PERSON_NAME, clean_name
 from storage.models import Member, Role
 
-EDIT_FLOW = "profile.edit"
+EDIT_FLOW = "profile_edit"
 ANSWER_TTL = timedelta(minutes=30)
 CLEAR_WORDS = ("-", "xoa", "xóa", "clear")
 # In the order a form lists them.

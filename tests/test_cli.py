@@ -1,0 +1,76 @@
+"""The `chibo` command as a person runs it: clear lines, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _chibo(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_run_without_token_explains_in_vietnamese_then_english(tmp_path: Path) -> None:
+    result = _chibo("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    vietnamese = result.stderr.index("Chưa có mã bot Telegram")
+    english = result.stderr.index("No Telegram bot token yet")
+    assert vietnamese < english
+    assert "@BotFather" in result.stderr and "CHIBO_TELEGRAM_TOKEN" in result.stderr
+
+
+def test_invalid_setting_gives_one_line_naming_it(tmp_path: Path) -> None:
+    for name, value in (
+        ("CHIBO_TIMEZONE", "Mars/Olympus"),
+        ("CHIBO_LANGUAGE", "fr"),
+        ("CHIBO_DATA_KEYS", "not-a-key"),
+        ("CHIBO_ADMIN_IDS", "12,abc"),
+        ("CHIBO_DATABASE_URL", "mysql://x"),
+    ):
+        result = _chibo("run", cwd=tmp_path, **{name: value})
+        assert result.returncode == 2, name
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0], result.stderr
+        assert "not-a-key" not in result.stderr  # a key is never echoed
+
+
+def test_settings_come_from_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("CHIBO_TIMEZONE=Nowhere/Land\n", encoding="utf-8")
+    result = _chibo("migrate", cwd=tmp_path)
+    assert result.returncode == 2 and "CHIBO_TIMEZONE" in result.stderr
+
+
+def test_migrate_creates_the_database_folder(tmp_path: Path) -> None:
+    result = _chibo("migrate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "chibo.db").is_file()
+
+
+def test_gen_key_prints_a_working_key(tmp_path: Path) -> None:
+    result = _chibo("gen-key", cwd=tmp_path)
+    key = result.stdout.strip()
+    assert Fernet(key).decrypt(Fernet(key).encrypt(b"x")) == b"x"
+
+
+def test_rotate_keys_needs_a_key(tmp_path: Path) -> None:
+    result = _chibo("rotate-keys", cwd=tmp_path)
+    assert result.returncode == 2 and "CHIBO_DATA_KEYS" in result.stderr
+    key = Fernet.generate_key().decode()
+    ok = _chibo("rotate-keys", cwd=tmp_path, CHIBO_DATA_KEYS=key)
+    assert ok.returncode == 0 and "0" in ok.stdout

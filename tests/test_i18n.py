@@ -1,0 +1,61 @@
+"""The catalogs: same keys in vi and en, same placeholders, every key the code uses exists."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from handlers.i18n import Texts, catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [p for d in ("bot", "handlers") for p in (ROOT / d).rglob("*.py")]
+# String literals that look like catalog keys: "setup.done", "error.not_member", …
+KEY_LITERAL = re.compile(r"""["']((?:[a-z_]+\.)+[a-z_]+)["']""")
+KEY_PREFIXES = ("cmd.", "error.", "setup.", "join.", "help.", "members.", "card.", "import.",
+                "profile.", "field.", "role.", "status.", "gender.", "roster.", "button.",
+                "cancel.")
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_both_languages_have_the_same_keys() -> None:
+    assert set(catalog("vi")) == set(catalog("en"))
+    assert len(catalog("vi")) > 100
+
+
+def test_placeholders_match_between_languages() -> None:
+    english = catalog("en")
+    for key, text in catalog("vi").items():
+        assert _placeholders(text) == _placeholders(english[key]), key
+
+
+def test_every_key_used_in_code_exists() -> None:
+    known = set(catalog("vi"))
+    used = {
+        match
+        for path in SOURCES
+        for match in KEY_LITERAL.findall(path.read_text(encoding="utf-8"))
+        if match.startswith(KEY_PREFIXES)
+    }
+    assert used, "the scan found no keys at all"
+    # A literal may be a prefix the code completes (error_prefix="join.name" → join.name.empty).
+    prefixes = {key.rsplit(".", 1)[0] for key in known}
+    assert sorted(used - known - prefixes) == []
+
+
+def test_vietnamese_text_has_diacritics_and_no_untranslated_keys() -> None:
+    for key, text in catalog("vi").items():
+        assert text != key, f"{key} has no translation"
+    assert "Đã lập chi bộ" in catalog("vi")["setup.done"]
+
+
+def test_dates_are_written_the_vietnamese_way() -> None:
+    moment = datetime(2026, 12, 15, 19, 30, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert Texts("vi").datetime(moment) == "19:30, Thứ Ba 15/12/2026"
+    assert Texts("en").datetime(moment) == "19:30, Tuesday 15/12/2026"
+    assert Texts("vi").date(moment.date()) == "15/12/2026"
