@@ -1,0 +1,227 @@
+"""End to end: the real PTB Application, polling a local fake Bot API over HTTP, while
+scripted people run the roster flows in a group and in private chats."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.app import ChiboBot, build_bot, running
+from bot.settings import Settings
+from handlers.i18n import Texts
+from scheduler.clock import ManualClock
+from tests.support.fake_bot_api import FakeBotApi, StoredMessage, running_fake_bot_api
+
+vi = Texts("vi")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with running_fake_bot_api() as server:
+        yield server
+
+
+@pytest.fixture
+async def chibo(api: FakeBotApi, tmp_path: Path, clock: ManualClock) -> AsyncIterator[ChiboBot]:
+    settings = Settings(
+        telegram_token=api.token,
+        telegram_base_url=api.base_url,
+        telegram_base_file_url=api.base_file_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'chibo.db'}",
+        data_keys=(Fernet.generate_key().decode(),),
+        _env_file=None,
+    )
+    bot = build_bot(settings, clock=clock)
+    async with running(bot.application):
+        yield bot
+
+
+def _text_has(fragment: str):  # type: ignore[no-untyped-def]
+    return lambda message: fragment in (message.text or "")
+
+
+async def _found_cell(api: FakeBotApi):  # type: ignore[no-untyped-def]
+    secretary = await api.add_user("Trần Thị Hoa")
+    member = await api.add_user("Lê Văn Nam")
+    group = await api.add_group("Chi bộ KP5", admins=[secretary], members=[member])
+    mark = api.mark()
+    await api.send_text(group, secretary, "/batdau@chibo_test_bot")
+    question = await api.wait_for_message(group, after=mark)
+    assert question.is_force_reply and question.text == vi("setup.ask_name")
+    mark = api.mark()
+    await api.send_text(group, secretary, "Chi bộ Khu phố 5", reply_to_message=question)
+    await api.wait_for_message(group, _text_has("Đã lập chi bộ «Chi bộ Khu phố 5»"), after=mark)
+    return secretary, member, group
+
+
+async def test_command_menus_differ_for_groups_and_private_chats(
+    api: FakeBotApi, chibo: ChiboBot
+) -> None:
+    group = dict(api.commands_for("all_group_chats"))
+    private = dict(api.commands_for("all_private_chats"))
+    assert group["batdau"] == vi("cmd.setup") and "batdau" not in private
+    assert private["hoso"] == vi("cmd.profile") and "hoso" not in group
+    assert dict(api.commands_for("all_private_chats", "en"))["hoso"] == Texts("en")("cmd.profile")
+
+
+async def test_setup_join_approve_members_and_profile(api: FakeBotApi, chibo: ChiboBot) -> None:
+    secretary, member, group = await _found_cell(api)
+
+    mark = api.mark()
+    await api.send_text(group, member, "/thamgia")
+    request = await api.wait_for_message(group, _text_has("xin vào danh sách"), after=mark)
+    # The member taps Approve on their own request: refused with a popup, nothing changes.
+    mark = api.mark()
+    await api.tap(member, request, button_text=vi("join.button.approve"))
+    answer = await api.wait_for_callback_answer(member, after=mark)
+    assert answer.text == vi("error.pending_member")
+    mark = api.mark()
+    await api.tap(secretary, request, button_text=vi("join.button.approve"))
+    await api.wait_for_callback_answer(secretary, after=mark)
+    edited = api.messages[(group.id, request.message_id)]
+    assert "đã vào danh sách" in (edited.text or "")
+
+    mark = api.mark()
+    await api.send_text(group, member, "/members")
+    listing = await api.wait_for_message(group, _text_has("Chi bộ «Chi bộ Khu phố 5»"), after=mark)
+    assert "Lê Văn Nam — Đảng viên" in (listing.text or "")
+    assert "Chính thức" not in (listing.text or "")
+
+    # /hoso in the group points to the private chat with a deep link, and shows nothing else.
+    mark = api.mark()
+    await api.send_text(group, member, "/hoso")
+    pointer = await api.wait_for_message(group, after=mark)
+    [(_, link)] = pointer.buttons
+    assert link == "https://t.me/chibo_test_bot?start=hoso"
+    private = await api.private_chat(member)
+    mark = api.mark()
+    await api.send_text(private, member, "/start hoso")
+    card = await api.wait_for_message(private, _text_has("Hồ sơ đảng viên"), after=mark)
+    mark = api.mark()
+    await api.tap(member, card, button_text=vi("profile.button.phone"))
+    ask = await api.wait_for_message(private, after=mark)
+    assert ask.is_force_reply
+    mark = api.mark()
+    await api.send_text(private, member, "0912 345 678", reply_to_message=ask)
+    await api.wait_for_message(private, _text_has("Số điện thoại: 0912345678"), after=mark)
+    # The phone number never reached the group.
+    assert all("0912345678" not in (m.text or "") for m in api.sent_in(group))
+
+
+async def test_setup_by_non_admin_and_twice(api: FakeBotApi, chibo: ChiboBot) -> None:
+    secretary, member, group = await _found_cell(api)
+    mark = api.mark()
+    await api.send_text(group, member, "/setup Chi bộ khác")
+    refusal = await api.wait_for_message(group, after=mark)
+    assert refusal.text == vi("setup.already_linked_named", cell="Chi bộ Khu phố 5")
+    other = await api.add_group("Nhóm khác", members=[member])
+    mark = api.mark()
+    await api.send_text(other, member, "/batdau Chi bộ mới")
+    refusal = await api.wait_for_message(other, after=mark)
+    assert refusal.text == vi("setup.not_admin")
+
+
+async def test_secretary_imports_a_roster_file(api: FakeBotApi, chibo: ChiboBot) -> None:
+    secretary, _, _ = await _found_cell(api)
+    private = await api.private_chat(secretary)
+    good = (
+        "\ufeffHọ và tên;Ngày sinh;Giới tính;Số điện thoại;Trạng thái\n"
+        "Nguyễn Văn An;05/03/1950;Nam;0912345678;chính thức\n"
+        "Phạm Thị Bình;12/12/1948;Nữ;;dự bị\n"
+    ).encode()
+    bad = "Họ và tên,Ngày sinh\nNguyễn Văn C,31/02/1950\n".encode()
+    mark = api.mark()
+    await api.send_document(private, secretary, "sai.csv", bad, "text/csv")
+    rejected = await api.wait_for_message(private, after=mark)
+    assert "Dòng 2" in (rejected.text or "") and vi("import.nothing_saved") in (rejected.text or "")
+    mark = api.mark()
+    await api.send_document(private, secretary, "danh-sach.csv", good, "text/csv")
+    done = await api.wait_for_message(private, _text_has("Đã nhập 2 đảng viên"), after=mark)
+    assert "Nguyễn Văn An" in (done.text or "") and "0912345678" not in (done.text or "")
+    mark = api.mark()
+    await api.send_text(private, secretary, "/dangvien")
+    listing = await api.wait_for_message(private, after=mark)
+    assert "Phạm Thị Bình — Đảng viên, Dự bị (chưa có tài khoản)" in (listing.text or "")
+
+
+async def test_bad_input_over_http(api: FakeBotApi, chibo: ChiboBot) -> None:
+    secretary, member, group = await _found_cell(api)
+    private = await api.private_chat(member)
+    mark = api.mark()
+    await api.send_text(private, member, "/khongco")
+    unknown = await api.wait_for_message(private, after=mark)
+    assert unknown.text == vi("error.unknown_command", command="khongco")
+    mark = api.mark()
+    await api.send_text(private, member, "x" * (10 * 1024 * 1024))
+    too_long = await api.wait_for_message(private, after=mark)
+    assert "quá dài" in (too_long.text or "")
+    mark = api.mark()
+    await api.send_document(private, member, "a.csv", b"Ho va ten\nA", "text/csv")
+    refused = await api.wait_for_message(private, after=mark)
+    assert refused.text == vi("import.secretary_only")
+
+
+async def test_an_internal_error_is_logged_and_the_user_told_plainly(
+    api: FakeBotApi, chibo: ChiboBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    secretary, _, group = await _found_cell(api)
+    # The admin check fails at Telegram's side: an unexpected error inside a handler.
+    api.fail_next("getChatMember", error_code=500, description="Internal Server Error", times=5)
+    other = await api.add_group("Nhóm mới", admins=[secretary])
+    mark = api.mark()
+    await api.send_text(other, secretary, "/batdau Chi bộ X")
+    told = await api.wait_for_message(other, after=mark)
+    assert told.text == vi("error.internal")
+    assert "Traceback" not in (told.text or "")
+    assert any("error while handling update" in r.getMessage() for r in caplog.records)
+    assert api.token not in caplog.text
+
+
+def _message_ids(messages: list[StoredMessage]) -> list[int]:
+    return [m.message_id for m in messages]
+
+
+async def test_chibo_run_answers_against_a_local_bot_api(api: FakeBotApi, tmp_path: Path) -> None:
+    """The issue's 'done when': the real `chibo run` process, configured by environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")}
+    env.update(
+        CHIBO_TELEGRAM_TOKEN=api.token,
+        CHIBO_TELEGRAM_BASE_URL=api.base_url,
+        CHIBO_TELEGRAM_BASE_FILE_URL=api.base_file_url,
+        CHIBO_DATA_KEYS=Fernet.generate_key().decode(),
+        PYTHONPATH=str(ROOT),
+    )
+    log = io.StringIO()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await api.wait_for_request("getUpdates", timeout=30, answered=False)
+        secretary, member, group = await _found_cell(api)
+        mark = api.mark()
+        await api.send_text(group, member, "/join")
+        await api.wait_for_message(group, _text_has("xin vào danh sách"), after=mark)
+        mark = api.mark()
+        await api.send_text(group, member, "/trogiup")
+        await api.wait_for_message(group, _text_has(""), after=mark)
+        private = await api.private_chat(secretary)
+        mark = api.mark()
+        await api.send_text(private, secretary, "/hoso")
+        await api.wait_for_message(private, _text_has("Hồ sơ đảng viên"), after=mark)
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+        log.write(output.decode())
+    assert process.returncode == 0, log.getvalue()
+    assert api.token not in log.getvalue()
+    assert (tmp_path / "data" / "chibo.db").is_file()
