@@ -18,7 +18,7 @@ from bot.app import ChiboBot, build_bot, running
 from bot.settings import Settings
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from tests.support.fake_bot_api import FakeBotApi, StoredMessage, running_fake_bot_api
+from tests.support.fake_bot_api import FakeBotApi, running_fake_bot_api
 
 vi = Texts("vi")
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +118,7 @@ async def test_setup_join_approve_members_and_profile(api: FakeBotApi, chibo: Ch
 
 
 async def test_setup_by_non_admin_and_twice(api: FakeBotApi, chibo: ChiboBot) -> None:
-    secretary, member, group = await _found_cell(api)
+    _, member, group = await _found_cell(api)
     mark = api.mark()
     await api.send_text(group, member, "/setup Chi bộ khác")
     refusal = await api.wait_for_message(group, after=mark)
@@ -154,7 +154,7 @@ async def test_secretary_imports_a_roster_file(api: FakeBotApi, chibo: ChiboBot)
 
 
 async def test_bad_input_over_http(api: FakeBotApi, chibo: ChiboBot) -> None:
-    secretary, member, group = await _found_cell(api)
+    _, member, _ = await _found_cell(api)
     private = await api.private_chat(member)
     mark = api.mark()
     await api.send_text(private, member, "/khongco")
@@ -173,7 +173,7 @@ async def test_bad_input_over_http(api: FakeBotApi, chibo: ChiboBot) -> None:
 async def test_an_internal_error_is_logged_and_the_user_told_plainly(
     api: FakeBotApi, chibo: ChiboBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    secretary, _, group = await _found_cell(api)
+    secretary, _, _ = await _found_cell(api)
     # The admin check fails at Telegram's side: an unexpected error inside a handler.
     api.fail_next("getChatMember", error_code=500, description="Internal Server Error", times=5)
     other = await api.add_group("Nhóm mới", admins=[secretary])
@@ -184,10 +184,6 @@ async def test_an_internal_error_is_logged_and_the_user_told_plainly(
     assert "Traceback" not in (told.text or "")
     assert any("error while handling update" in r.getMessage() for r in caplog.records)
     assert api.token not in caplog.text
-
-
-def _message_ids(messages: list[StoredMessage]) -> list[int]:
-    return [m.message_id for m in messages]
 
 
 async def test_chibo_run_answers_against_a_local_bot_api(api: FakeBotApi, tmp_path: Path) -> None:
@@ -202,8 +198,14 @@ async def test_chibo_run_answers_against_a_local_bot_api(api: FakeBotApi, tmp_pa
     )
     log = io.StringIO()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         await api.wait_for_request("getUpdates", timeout=30, answered=False)

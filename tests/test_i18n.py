@@ -14,9 +14,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [p for d in ("bot", "handlers") for p in (ROOT / d).rglob("*.py")]
 # String literals that look like catalog keys: "setup.done", "error.not_member", …
 KEY_LITERAL = re.compile(r"""["']((?:[a-z_]+\.)+[a-z_]+)["']""")
-KEY_PREFIXES = ("cmd.", "error.", "setup.", "join.", "help.", "members.", "card.", "import.",
-                "profile.", "field.", "role.", "status.", "gender.", "roster.", "button.",
-                "cancel.")
+KEY_PREFIXES = (
+    "cmd.",
+    "error.",
+    "setup.",
+    "join.",
+    "help.",
+    "members.",
+    "card.",
+    "import.",
+    "profile.",
+    "field.",
+    "role.",
+    "status.",
+    "gender.",
+    "roster.",
+    "button.",
+    "cancel.",
+)
 
 
 def _placeholders(text: str) -> set[str]:

@@ -98,32 +98,56 @@ async def test_join_request_then_approval_and_decline(
     cells, repo = CellRepository(engine), MemberRepository(engine, cipher)
     cell, _ = await _found(cells, clock)
     first = await repo.request_join(
-        cell_id=cell.id, platform=TG, user_id="10", full_name="Lê Văn Một",
-        accept_at_once=False, now=clock.now(),
+        cell_id=cell.id,
+        platform=TG,
+        user_id="10",
+        full_name="Lê Văn Một",
+        accept_at_once=False,
+        now=clock.now(),
     )
     second = await repo.request_join(
-        cell_id=cell.id, platform=TG, user_id="11", full_name="Lê Văn Hai",
-        accept_at_once=False, now=clock.now(),
+        cell_id=cell.id,
+        platform=TG,
+        user_id="11",
+        full_name="Lê Văn Hai",
+        accept_at_once=False,
+        now=clock.now(),
     )
     assert first.state is MemberState.PENDING
     with pytest.raises(AlreadyRegistered):
         await repo.request_join(
-            cell_id=cell.id, platform=TG, user_id="10", full_name="x",
-            accept_at_once=False, now=clock.now(),
+            cell_id=cell.id,
+            platform=TG,
+            user_id="10",
+            full_name="x",
+            accept_at_once=False,
+            now=clock.now(),
         )
     approved = await repo.decide_join(
-        cell_id=cell.id, pending_id=first.id, approve=True, merge_into=None,
-        actor=SECRETARY_ACTOR, now=clock.now(),
+        cell_id=cell.id,
+        pending_id=first.id,
+        approve=True,
+        merge_into=None,
+        actor=SECRETARY_ACTOR,
+        now=clock.now(),
     )
     assert approved is not None and approved.state is MemberState.ACTIVE
     with pytest.raises(NotPending):
         await repo.decide_join(
-            cell_id=cell.id, pending_id=first.id, approve=False, merge_into=None,
-            actor=SECRETARY_ACTOR, now=clock.now(),
+            cell_id=cell.id,
+            pending_id=first.id,
+            approve=False,
+            merge_into=None,
+            actor=SECRETARY_ACTOR,
+            now=clock.now(),
         )
     declined = await repo.decide_join(
-        cell_id=cell.id, pending_id=second.id, approve=False, merge_into=None,
-        actor=SECRETARY_ACTOR, now=clock.now(),
+        cell_id=cell.id,
+        pending_id=second.id,
+        approve=False,
+        merge_into=None,
+        actor=SECRETARY_ACTOR,
+        now=clock.now(),
     )
     assert declined is None
     assert await repo.by_identity(TG, "11") is None
@@ -137,17 +161,27 @@ async def test_join_merges_onto_imported_entry(
     cells, repo = CellRepository(engine), MemberRepository(engine, cipher)
     cell, _ = await _found(cells, clock)
     await repo.import_roster(
-        cell_id=cell.id, rows=[_row("Phạm Thị Ba", phone="0912345678")],
-        actor=SECRETARY_ACTOR, now=clock.now(),
+        cell_id=cell.id,
+        rows=[_row("Phạm Thị Ba", phone="0912345678")],
+        actor=SECRETARY_ACTOR,
+        now=clock.now(),
     )
     pending = await repo.request_join(
-        cell_id=cell.id, platform=TG, user_id="12", full_name="phạm  thị ba",
-        accept_at_once=False, now=clock.now(),
+        cell_id=cell.id,
+        platform=TG,
+        user_id="12",
+        full_name="phạm  thị ba",
+        accept_at_once=False,
+        now=clock.now(),
     )
     [namesake] = await repo.unlinked_namesakes(cell.id, pending.full_name)
     merged = await repo.decide_join(
-        cell_id=cell.id, pending_id=pending.id, approve=True, merge_into=namesake.id,
-        actor=SECRETARY_ACTOR, now=clock.now(),
+        cell_id=cell.id,
+        pending_id=pending.id,
+        approve=True,
+        merge_into=namesake.id,
+        actor=SECRETARY_ACTOR,
+        now=clock.now(),
     )
     assert merged is not None and merged.id == namesake.id and merged.linked
     assert (await repo.by_identity(TG, "12")) == merged
@@ -165,8 +199,11 @@ async def test_cell_boundaries_hold(
         await repo.in_cell(cell_a.id, secretary_b.id)
     with pytest.raises(MemberNotFound):
         await repo.update_fields(
-            cell_id=cell_a.id, member_id=secretary_b.id, changes={"full_name": "X"},
-            actor=SECRETARY_ACTOR, now=clock.now(),
+            cell_id=cell_a.id,
+            member_id=secretary_b.id,
+            changes={"full_name": "X"},
+            actor=SECRETARY_ACTOR,
+            now=clock.now(),
         )
     assert (await repo.get(secretary_b.id)).full_name == "Trần Thị Bí Thư"  # type: ignore[union-attr]
     assert [m.id for m in await repo.roster(cell_b.id)] == [secretary_b.id]
@@ -178,17 +215,27 @@ async def test_roles_and_hand_over(
     cells, repo = CellRepository(engine), MemberRepository(engine, cipher)
     cell, secretary = await _found(cells, clock)
     member = await repo.request_join(
-        cell_id=cell.id, platform=TG, user_id="20", full_name="Đỗ Văn Phó",
-        accept_at_once=True, now=clock.now(),
+        cell_id=cell.id,
+        platform=TG,
+        user_id="20",
+        full_name="Đỗ Văn Phó",
+        accept_at_once=True,
+        now=clock.now(),
     )
     deputy = await repo.set_role(
-        cell_id=cell.id, member_id=member.id, role=Role.DEPUTY, actor=SECRETARY_ACTOR,
+        cell_id=cell.id,
+        member_id=member.id,
+        role=Role.DEPUTY,
+        actor=SECRETARY_ACTOR,
         now=clock.now(),
     )
     assert deputy.role is Role.DEPUTY and deputy.leads
     with pytest.raises(ValueError):
         await repo.set_role(
-            cell_id=cell.id, member_id=secretary.id, role=Role.MEMBER, actor=SECRETARY_ACTOR,
+            cell_id=cell.id,
+            member_id=secretary.id,
+            role=Role.MEMBER,
+            actor=SECRETARY_ACTOR,
             now=clock.now(),
         )
     await repo.hand_over_secretary(
@@ -204,9 +251,11 @@ async def test_personal_data_is_encrypted_at_rest(
     cells, repo = CellRepository(engine), MemberRepository(engine, cipher)
     cell, secretary = await _found(cells, clock)
     await repo.update_fields(
-        cell_id=cell.id, member_id=secretary.id,
+        cell_id=cell.id,
+        member_id=secretary.id,
         changes={"phone": "0987654321", "citizen_id": "001234567890", "card_number": "12345678"},
-        actor=SECRETARY_ACTOR, now=clock.now(),
+        actor=SECRETARY_ACTOR,
+        now=clock.now(),
     )
     async with engine.connect() as connection:
         raw = (await connection.execute(select(members).where(members.c.id == secretary.id))).one()
@@ -215,7 +264,9 @@ async def test_personal_data_is_encrypted_at_rest(
         assert secret not in stored
     data = await repo.personal_data(secretary.id)
     assert (data.phone, data.citizen_id, data.card_number) == (
-        "0987654321", "001234567890", "12345678",
+        "0987654321",
+        "001234567890",
+        "12345678",
     )
     audit = await AuditRepository(engine).for_unit(cell.id)
     assert audit[0].details == {"fields": ["card_number", "citizen_id", "phone"]}
@@ -227,8 +278,11 @@ async def test_key_rotation(engine: AsyncEngine, data_key: str, clock: ManualClo
     cells = CellRepository(engine)
     cell, secretary = await _found(cells, clock)
     await MemberRepository(engine, old).update_fields(
-        cell_id=cell.id, member_id=secretary.id, changes={"phone": "0911111111"},
-        actor=SECRETARY_ACTOR, now=clock.now(),
+        cell_id=cell.id,
+        member_id=secretary.id,
+        changes={"phone": "0911111111"},
+        actor=SECRETARY_ACTOR,
+        now=clock.now(),
     )
     new_key = Fernet.generate_key().decode()
     both = MemberRepository(engine, FieldCipher([new_key, data_key]))
@@ -247,19 +301,27 @@ async def test_without_a_key_personal_data_is_refused_and_nothing_written(
     cell, secretary = await _found(cells, clock)
     with pytest.raises(PersonalDataKeyMissing):
         await repo.update_fields(
-            cell_id=cell.id, member_id=secretary.id, changes={"phone": "0911111111"},
-            actor=SECRETARY_ACTOR, now=clock.now(),
+            cell_id=cell.id,
+            member_id=secretary.id,
+            changes={"phone": "0911111111"},
+            actor=SECRETARY_ACTOR,
+            now=clock.now(),
         )
     with pytest.raises(PersonalDataKeyMissing):
         await repo.import_roster(
-            cell_id=cell.id, rows=[_row("A Một"), _row("B Hai", phone="0912345678")],
-            actor=SECRETARY_ACTOR, now=clock.now(),
+            cell_id=cell.id,
+            rows=[_row("A Một"), _row("B Hai", phone="0912345678")],
+            actor=SECRETARY_ACTOR,
+            now=clock.now(),
         )
     assert await repo.count_active(cell.id) == 1
     # Plain fields still work without a key.
     renamed = await repo.update_fields(
-        cell_id=cell.id, member_id=secretary.id, changes={"full_name": "Trần Thị B"},
-        actor=SECRETARY_ACTOR, now=clock.now(),
+        cell_id=cell.id,
+        member_id=secretary.id,
+        changes={"full_name": "Trần Thị B"},
+        actor=SECRETARY_ACTOR,
+        now=clock.now(),
     )
     assert renamed.full_name == "Trần Thị B"
 
@@ -273,16 +335,21 @@ async def test_import_is_all_or_nothing(
     with pytest.raises(IntegrityError):  # the bad row is refused; the good one goes too
         await repo.import_roster(cell_id=cell.id, rows=rows, actor=SECRETARY_ACTOR, now=clock.now())
     assert await repo.count_active(cell.id) == 1
-    assert await repo.import_roster(
-        cell_id=cell.id, rows=rows[:1], actor=SECRETARY_ACTOR, now=clock.now()
-    ) == 1
+    assert (
+        await repo.import_roster(
+            cell_id=cell.id, rows=rows[:1], actor=SECRETARY_ACTOR, now=clock.now()
+        )
+        == 1
+    )
     assert await repo.count_active(cell.id) == 2
 
 
 async def test_pending_inputs_expire(engine: AsyncEngine, clock: ManualClock) -> None:
     pending = PendingInputRepository(engine)
     key = {"platform": TG, "chat_id": "-1", "user_id": "5"}
-    await pending.expect(**key, flow="f", data={"a": 1}, expires_at=clock.now() + timedelta(minutes=5))
+    await pending.expect(
+        **key, flow="f", data={"a": 1}, expires_at=clock.now() + timedelta(minutes=5)
+    )
     taken = await pending.take(**key, now=clock.now())
     assert taken is not None and (taken.flow, taken.data) == ("f", {"a": 1})
     assert await pending.take(**key, now=clock.now()) is None
