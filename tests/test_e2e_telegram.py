@@ -7,10 +7,12 @@ import asyncio
 import io
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -227,3 +229,66 @@ async def test_chibo_run_answers_against_a_local_bot_api(api: FakeBotApi, tmp_pa
     assert process.returncode == 0, log.getvalue()
     assert api.token not in log.getvalue()
     assert (tmp_path / "data" / "chibo.db").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_chibo_run_in_webhook_mode_checks_the_secret(api: FakeBotApi, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")}
+    env.update(
+        CHIBO_TELEGRAM_TOKEN=api.token,
+        CHIBO_TELEGRAM_BASE_URL=api.base_url,
+        CHIBO_TELEGRAM_BASE_FILE_URL=api.base_file_url,
+        CHIBO_WEBHOOK_URL=f"http://127.0.0.1:{port}",
+        CHIBO_WEBHOOK_PORT=str(port),
+        CHIBO_WEBHOOK_SECRET="s3cret-value_1",
+        PYTHONPATH=str(ROOT),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        registered = await api.wait_for_request("setWebhook", timeout=30)
+        assert registered.params["url"] == f"http://127.0.0.1:{port}/telegram"
+        user = await api.add_user("Lê Văn Nam")
+        private = await api.private_chat(user)
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": private.to_dict(),
+                "from": user.to_dict(),
+                "text": "/trogiup",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
+            },
+        }
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            wrong = await client.post("/telegram", json=update)
+            assert wrong.status_code == 403
+            mark = api.mark()
+            right = await client.post(
+                "/telegram",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-value_1"},
+            )
+            assert right.status_code == 200
+        reply = await api.wait_for_message(private, after=mark, timeout=10)
+        assert reply.text == vi("help.private_stranger", name="Lê Văn Nam")
+        assert len(api.sent_in(private)) == 1  # the forged call was not processed
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert api.token not in output.decode()
