@@ -115,3 +115,41 @@ class RosterRow:
     citizen_id: str | None
     phone: str | None
     status: MemberStatus
+
+
+class MeetingKind(StrEnum):
+    REGULAR = "regular"
+    THEMATIC = "thematic"
+    COMMITTEE = "committee"
+
+
+class MeetingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class SeriesRule(StrEnum):
+    """How a recurring meeting repeats: on day N of each month, or on the Nth weekday."""
+
+    MONTHLY_DAY = "monthly_day"
+    MONTHLY_WEEKDAY = "monthly_weekday"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class AttendanceState(StrEnum):
+    PRESENT = "present"
+    EXCUSED = "excused"  # absent with an approved reason
+    ABSENT = "absent"  # absent without reason
+
+
+class AttendanceMode(StrEnum):
+    IN_PERSON = "in_person"
+    ONLINE = "online"

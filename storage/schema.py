@@ -27,9 +27,22 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
-from storage.models import Gender, MemberState, MemberStatus, OrgKind, Role
+from storage.models import (
+    AttendanceMode,
+    AttendanceState,
+    Gender,
+    MeetingKind,
+    MeetingStatus,
+    MemberState,
+    MemberStatus,
+    OrgKind,
+    OutboxStatus,
+    Role,
+    SeriesRule,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -82,6 +95,8 @@ org_units = Table(
     Column("name", String(200), nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("auto_accept", Boolean, nullable=False, default=False),
+    # Minutes before a meeting at which reminders go out; NULL means the default offsets.
+    Column("reminder_offsets", JSON, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     CheckConstraint(_one_of("kind", OrgKind), name="kind"),
 )
@@ -115,6 +130,8 @@ members = Table(
     Column("citizen_id_enc", Text, nullable=True),
     Column("card_number_enc", Text, nullable=True),
     Column("phone_enc", Text, nullable=True),
+    # The member also wants meeting reminders in their private chat.
+    Column("private_reminders", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_members_org_unit_state", "org_unit_id", "state"),
@@ -161,4 +178,96 @@ audit_log = Table(
     Column("target", String(100), nullable=True),
     Column("details", JSON, nullable=False),
     Index("ix_audit_log_org_unit_at", "org_unit_id", "at"),
+)
+
+# A recurring meeting; its occurrences are rows of `meetings` made ahead of time.
+meeting_series = Table(
+    "meeting_series",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("place", String(300), nullable=False),
+    Column("online_url", String(500), nullable=True),
+    Column("agenda", Text, nullable=False),
+    Column("rule", String(24), nullable=False),
+    Column("day_of_month", Integer, nullable=True),
+    Column("weekday", Integer, nullable=True),  # 0 = Monday
+    Column("week_of_month", Integer, nullable=True),  # 1..4, or -1 for the last
+    Column("local_time", String(5), nullable=False),  # "19:30" in the cell's time zone
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint(_one_of("kind", MeetingKind), name="kind"),
+    CheckConstraint(_one_of("rule", SeriesRule), name="rule"),
+)
+
+meetings = Table(
+    "meetings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "series_id", Integer, ForeignKey("meeting_series.id", ondelete="SET NULL"), nullable=True
+    ),
+    # Which occurrence of its series this is ("2026-12"); skipping or moving keeps the key.
+    Column("occurrence", String(16), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("place", String(300), nullable=False),
+    Column("online_url", String(500), nullable=True),
+    Column("agenda", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("checkin_opened_at", UTCDateTime(), nullable=True),
+    Column("checkin_closed_at", UTCDateTime(), nullable=True),
+    Column("minutes", Text, nullable=True),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("series_id", "occurrence", name="uq_meetings_series_occurrence"),
+    Index("ix_meetings_org_unit_starts", "org_unit_id", "starts_at"),
+    CheckConstraint(_one_of("kind", MeetingKind), name="kind"),
+    CheckConstraint(_one_of("status", MeetingStatus), name="status"),
+)
+
+# Notifications that must go out later: written with what they come from, drained by the
+# scheduler with a claim and a lease so that a crash loses nothing and two workers never
+# send the same row.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("platform", String(16), nullable=False),
+    Column("chat_id", String(64), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    # Past this moment the message is pointless (the meeting has started): expire it.
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Column("meeting_id", Integer, ForeignKey("meetings.id", ondelete="CASCADE"), nullable=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_outbox_status_due", "status", "due_at"),
+    Index("ix_outbox_meeting", "meeting_id"),
+    CheckConstraint(_one_of("status", OutboxStatus), name="status"),
+)
+
+attendance = Table(
+    "attendance",
+    metadata,
+    Column("meeting_id", Integer, ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("mode", String(16), nullable=True),
+    Column("marked_by", Integer, nullable=True),
+    Column("marked_at", UTCDateTime(), nullable=False),
+    CheckConstraint(_one_of("state", AttendanceState), name="state"),
+    CheckConstraint(f"mode IS NULL OR {_one_of('mode', AttendanceMode)}", name="mode"),
 )
