@@ -42,6 +42,7 @@ from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
+from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
 
@@ -77,6 +78,7 @@ class Runtime:
         services = Services(
             cells=CellRepository(engine),
             members=MemberRepository(engine, cipher),
+            meetings=MeetingRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             clock=self.clock,

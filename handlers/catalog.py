@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import cells, menu, profile, roster, roster_import
+from handlers import cells, meetings, menu, profile, roster, roster_import
 from handlers.registry import Access, Action, Command, Registry, Scope
 
 
@@ -36,6 +36,32 @@ def build_registry() -> Registry:
     )
     registry.command(Command("huy", "cancel", menu.cancel, Access.ANYONE, Scope.ANY, "cmd.cancel"))
 
+    # Meetings: leaders schedule (always confirmed before anything reaches the group),
+    # everyone sees what is coming and chooses private reminders.
+    registry.command(
+        Command(
+            "lichhop",
+            "schedule",
+            meetings.schedule_command,
+            Access.LEADER,
+            Scope.ANY,
+            "cmd.schedule",
+        )
+    )
+    registry.command(
+        Command("hop", "meeting", meetings.list_command, Access.MEMBER, Scope.ANY, "cmd.meeting")
+    )
+    registry.command(
+        Command(
+            "nhacnho",
+            "reminders",
+            meetings.reminders_command,
+            Access.MEMBER,
+            Scope.ANY,
+            "cmd.reminders",
+        )
+    )
+
     # Buttons. Leaders decide join requests in the group; roster changes happen privately.
     registry.action(Action("join", cells.join_button, Access.ANYONE, Scope.GROUP))
     registry.action(Action("jn", cells.decide_join, Access.LEADER, Scope.ANY))
@@ -54,8 +80,28 @@ def build_registry() -> Registry:
     registry.action(Action("ed", profile.edit_menu, Access.MEMBER, Scope.PRIVATE))
     registry.action(Action("ef", profile.edit_field_ask, Access.MEMBER, Scope.PRIVATE))
 
+    # Meeting buttons: guided scheduling, the draft's decision, edit and cancel.
+    for prefix, handler in (
+        ("md", meetings.pick_day),
+        ("mt", meetings.pick_time),
+        ("mn", meetings.default_title),
+        ("mk", meetings.decide_draft),
+        ("me", meetings.edit_menu),
+        ("mf", meetings.edit_ask),
+        ("mx", meetings.cancel_ask),
+        ("my", meetings.cancel_meeting),
+        ("mz", meetings.stop_series),
+        ("mq", meetings.keep_meeting),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY))
+    registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE))
+
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)
     registry.flow(profile.EDIT_FLOW, profile.edit_field_answer)
+    registry.flow(meetings.PLACE_FLOW, meetings.place_answer)
+    registry.flow(meetings.TITLE_FLOW, meetings.title_answer)
+    registry.flow(meetings.CONFIRM_FLOW, meetings.confirm_answer)
+    registry.flow(meetings.EDIT_FLOW, meetings.edit_answer)
     registry.flow("document", roster_import.receive_document)
     return registry

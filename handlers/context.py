@@ -12,6 +12,7 @@ from handlers.i18n import Texts
 from scheduler.clock import Clock
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
+from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.models import Member, OrgUnit, Role
 from storage.pending import PendingInputRepository
@@ -32,6 +33,7 @@ class PlatformGateway(Protocol):
 class Services:
     cells: CellRepository
     members: MemberRepository
+    meetings: MeetingRepository
     audit: AuditRepository
     pending: PendingInputRepository
     clock: Clock

@@ -17,6 +17,7 @@ from scheduler.clock import ManualClock
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
+from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
 
@@ -47,6 +48,7 @@ class Harness:
         self.services = Services(
             cells=CellRepository(engine),
             members=MemberRepository(engine, cipher),
+            meetings=MeetingRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             clock=clock,

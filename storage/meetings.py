@@ -1,0 +1,616 @@
+"""Meetings and monthly series, with their reminder rows in the outbox.
+
+Reminder rows are written in the same transaction as the meeting they come from; editing a
+meeting re-plans them and cancelling cancels them. Rows render at send time, so a reminder
+always states the meeting as it is then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from scheduler.recurrence import months_from, occurrence_in
+from storage.audit import Actor, record
+from storage.errors import StorageConflict
+from storage.models import MeetingKind, MeetingStatus, MemberState, OutboxStatus, SeriesRule
+from storage.outbox import NewOutboxRow, enqueue
+from storage.schema import chats, identities, meeting_series, meetings, members, org_units, outbox
+
+# 3 days, 1 day and 2 hours before, unless the cell chose otherwise.
+DEFAULT_OFFSETS_MINUTES = (3 * 24 * 60, 24 * 60, 120)
+# How far ahead a series' occurrences exist as meetings.
+SERIES_MONTHS_AHEAD = 3
+REMINDER_PAYLOAD = "meeting.reminder"
+
+
+class MeetingNotFound(StorageConflict):
+    pass
+
+
+class MeetingCancelled(StorageConflict):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingDetails:
+    kind: MeetingKind
+    title: str
+    starts_at: datetime
+    place: str
+    online_url: str | None
+    agenda: str
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    id: int
+    cell_id: int
+    series_id: int | None
+    kind: MeetingKind
+    title: str
+    starts_at: datetime
+    place: str
+    online_url: str | None
+    agenda: str
+    status: MeetingStatus
+
+    @property
+    def details(self) -> MeetingDetails:
+        return MeetingDetails(
+            self.kind, self.title, self.starts_at, self.place, self.online_url, self.agenda
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPattern:
+    rule: SeriesRule
+    local_time: time
+    day_of_month: int | None = None
+    weekday: int | None = None
+    week_of_month: int | None = None
+
+
+def _meeting(row: Any) -> Meeting:
+    return Meeting(
+        id=row["id"],
+        cell_id=row["org_unit_id"],
+        series_id=row["series_id"],
+        kind=MeetingKind(row["kind"]),
+        title=row["title"],
+        starts_at=row["starts_at"],
+        place=row["place"],
+        online_url=row["online_url"],
+        agenda=row["agenda"],
+        status=MeetingStatus(row["status"]),
+    )
+
+
+def reminder_rows(
+    meeting_id: int,
+    cell_id: int,
+    starts_at: datetime,
+    offsets_minutes: Sequence[int],
+    targets: Sequence[tuple[str, str]],
+    now: datetime,
+) -> list[NewOutboxRow]:
+    """One row per (offset, chat) still ahead of ``now``. The key names the start time, so a
+    moved meeting gets fresh rows while the old ones are cancelled."""
+    stamp = starts_at.strftime("%Y%m%dT%H%M")
+    rows = []
+    for offset in sorted(set(offsets_minutes), reverse=True):
+        due = starts_at - timedelta(minutes=offset)
+        if due <= now:
+            continue
+        for platform, chat_id in targets:
+            rows.append(
+                NewOutboxRow(
+                    dedupe_key=f"meeting:{meeting_id}:{stamp}:{offset}:{platform}:{chat_id}",
+                    platform=platform,
+                    chat_id=chat_id,
+                    due_at=due,
+                    expires_at=starts_at,
+                    payload={"type": REMINDER_PAYLOAD, "meeting_id": meeting_id, "offset": offset},
+                    meeting_id=meeting_id,
+                    org_unit_id=cell_id,
+                )
+            )
+    return rows
+
+
+class MeetingRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def get(self, meeting_id: int) -> Meeting | None:
+        async with self._engine.connect() as connection:
+            row = (
+                (await connection.execute(select(meetings).where(meetings.c.id == meeting_id)))
+                .mappings()
+                .first()
+            )
+        return _meeting(row) if row else None
+
+    async def in_cell(self, cell_id: int, meeting_id: int) -> Meeting:
+        meeting = await self.get(meeting_id)
+        if meeting is None or meeting.cell_id != cell_id:
+            raise MeetingNotFound
+        return meeting
+
+    async def upcoming(self, cell_id: int, now: datetime, limit: int = 3) -> list[Meeting]:
+        query = (
+            select(meetings)
+            .where(
+                meetings.c.org_unit_id == cell_id,
+                meetings.c.status == MeetingStatus.SCHEDULED,
+                meetings.c.starts_at > now,
+            )
+            .order_by(meetings.c.starts_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [_meeting(row) for row in rows]
+
+    async def private_reminders(self, member_id: int) -> bool:
+        query = select(members.c.private_reminders).where(members.c.id == member_id)
+        async with self._engine.connect() as connection:
+            return bool((await connection.execute(query)).scalar_one_or_none())
+
+    async def offsets(self, cell_id: int) -> tuple[int, ...]:
+        async with self._engine.connect() as connection:
+            return await self._offsets(connection, cell_id)
+
+    # --- changing ------------------------------------------------------------------------
+
+    async def create(
+        self, *, cell_id: int, details: MeetingDetails, actor: Actor, now: datetime
+    ) -> Meeting:
+        async with self._engine.begin() as connection:
+            meeting_id = await self._insert(connection, cell_id, details, None, None, actor, now)
+            await self._plan(connection, cell_id, meeting_id, details.starts_at, now)
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="meeting.created",
+                org_unit_id=cell_id,
+                target=f"meeting:{meeting_id}",
+            )
+            return await self._reload(connection, meeting_id)
+
+    async def create_series(
+        self,
+        *,
+        cell_id: int,
+        details: MeetingDetails,
+        pattern: SeriesPattern,
+        actor: Actor,
+        now: datetime,
+    ) -> list[Meeting]:
+        """A monthly series whose first occurrence is ``details.starts_at``."""
+        async with self._engine.begin() as connection:
+            series_id = (
+                await connection.execute(
+                    insert(meeting_series)
+                    .values(
+                        org_unit_id=cell_id,
+                        kind=details.kind,
+                        title=details.title,
+                        place=details.place,
+                        online_url=details.online_url,
+                        agenda=details.agenda,
+                        rule=pattern.rule,
+                        day_of_month=pattern.day_of_month,
+                        weekday=pattern.weekday,
+                        week_of_month=pattern.week_of_month,
+                        local_time=pattern.local_time.strftime("%H:%M"),
+                        active=True,
+                        created_at=now,
+                    )
+                    .returning(meeting_series.c.id)
+                )
+            ).scalar_one()
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="series.created",
+                org_unit_id=cell_id,
+                target=f"series:{series_id}",
+            )
+            await self._extend_series(connection, series_id, details.starts_at, actor, now)
+            rows = (
+                await connection.execute(
+                    select(meetings)
+                    .where(meetings.c.series_id == series_id)
+                    .order_by(meetings.c.starts_at)
+                )
+            ).mappings()
+            return [_meeting(row) for row in rows]
+
+    async def update(
+        self,
+        *,
+        cell_id: int,
+        meeting_id: int,
+        details: MeetingDetails,
+        actor: Actor,
+        now: datetime,
+    ) -> Meeting:
+        """Change a meeting; a new start time re-plans its reminders."""
+        async with self._engine.begin() as connection:
+            current = await self._scheduled(connection, cell_id, meeting_id)
+            await connection.execute(
+                update(meetings)
+                .where(meetings.c.id == meeting_id)
+                .values(
+                    kind=details.kind,
+                    title=details.title,
+                    starts_at=details.starts_at,
+                    place=details.place,
+                    online_url=details.online_url,
+                    agenda=details.agenda,
+                    updated_at=now,
+                )
+            )
+            if details.starts_at != current.starts_at:
+                await self._plan(connection, cell_id, meeting_id, details.starts_at, now)
+            changed = sorted(
+                name
+                for name in ("kind", "title", "starts_at", "place", "online_url", "agenda")
+                if getattr(details, name) != getattr(current, name)
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="meeting.updated",
+                org_unit_id=cell_id,
+                target=f"meeting:{meeting_id}",
+                details={"fields": changed},
+            )
+            return await self._reload(connection, meeting_id)
+
+    async def cancel(
+        self, *, cell_id: int, meeting_id: int, actor: Actor, now: datetime
+    ) -> Meeting:
+        """Cancel one meeting (for a series: skip this occurrence only)."""
+        async with self._engine.begin() as connection:
+            await self._scheduled(connection, cell_id, meeting_id)
+            await connection.execute(
+                update(meetings)
+                .where(meetings.c.id == meeting_id)
+                .values(status=MeetingStatus.CANCELLED, updated_at=now)
+            )
+            await self._cancel_reminders(connection, meeting_id, keep=())
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="meeting.cancelled",
+                org_unit_id=cell_id,
+                target=f"meeting:{meeting_id}",
+            )
+            return await self._reload(connection, meeting_id)
+
+    async def stop_series(
+        self, *, cell_id: int, series_id: int, actor: Actor, now: datetime
+    ) -> int:
+        """End a series: its future occurrences are cancelled. Returns how many."""
+        async with self._engine.begin() as connection:
+            owner = (
+                await connection.execute(
+                    select(meeting_series.c.org_unit_id).where(meeting_series.c.id == series_id)
+                )
+            ).scalar_one_or_none()
+            if owner != cell_id:
+                raise MeetingNotFound
+            await connection.execute(
+                update(meeting_series).where(meeting_series.c.id == series_id).values(active=False)
+            )
+            future = (
+                (
+                    await connection.execute(
+                        select(meetings.c.id).where(
+                            meetings.c.series_id == series_id,
+                            meetings.c.status == MeetingStatus.SCHEDULED,
+                            meetings.c.starts_at > now,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for meeting_id in future:
+                await connection.execute(
+                    update(meetings)
+                    .where(meetings.c.id == meeting_id)
+                    .values(status=MeetingStatus.CANCELLED, updated_at=now)
+                )
+                await self._cancel_reminders(connection, meeting_id, keep=())
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="series.stopped",
+                org_unit_id=cell_id,
+                target=f"series:{series_id}",
+                details={"cancelled": len(future)},
+            )
+            return len(future)
+
+    async def set_offsets(
+        self, *, cell_id: int, offsets_minutes: Sequence[int], actor: Actor, now: datetime
+    ) -> tuple[int, ...]:
+        chosen = tuple(sorted(set(offsets_minutes), reverse=True))
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(org_units).where(org_units.c.id == cell_id).values(reminder_offsets=chosen)
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="cell.reminder_offsets",
+                org_unit_id=cell_id,
+                target=f"cell:{cell_id}",
+                details={"minutes": list(chosen)},
+            )
+            await self._replan_cell(connection, cell_id, now)
+        return chosen
+
+    async def set_private_reminders(
+        self, *, member_id: int, cell_id: int, enabled: bool, actor: Actor, now: datetime
+    ) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(members)
+                .where(members.c.id == member_id, members.c.org_unit_id == cell_id)
+                .values(private_reminders=enabled, updated_at=now)
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="member.private_reminders",
+                org_unit_id=cell_id,
+                target=f"member:{member_id}",
+                details={"enabled": enabled},
+            )
+            await self._replan_cell(connection, cell_id, now)
+
+    async def reconcile(self, now: datetime) -> None:
+        """At start-up: extend every active series and re-derive the reminder rows of every
+        future meeting (a no-op when nothing is missing)."""
+        async with self._engine.begin() as connection:
+            series_ids = (
+                (
+                    await connection.execute(
+                        select(meeting_series.c.id).where(meeting_series.c.active.is_(True))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for series_id in series_ids:
+                await self._extend_series(connection, series_id, now, None, now)
+            cells = (
+                (
+                    await connection.execute(
+                        select(meetings.c.org_unit_id)
+                        .where(
+                            meetings.c.status == MeetingStatus.SCHEDULED, meetings.c.starts_at > now
+                        )
+                        .distinct()
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for cell_id in cells:
+                await self._replan_cell(connection, cell_id, now)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _insert(
+        self,
+        connection: AsyncConnection,
+        cell_id: int,
+        details: MeetingDetails,
+        series_id: int | None,
+        occurrence: str | None,
+        actor: Actor | None,
+        now: datetime,
+    ) -> int:
+        return int(
+            (
+                await connection.execute(
+                    insert(meetings)
+                    .values(
+                        org_unit_id=cell_id,
+                        series_id=series_id,
+                        occurrence=occurrence,
+                        kind=details.kind,
+                        title=details.title,
+                        starts_at=details.starts_at,
+                        place=details.place,
+                        online_url=details.online_url,
+                        agenda=details.agenda,
+                        status=MeetingStatus.SCHEDULED,
+                        created_by=actor.member_id if actor else None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(meetings.c.id)
+                )
+            ).scalar_one()
+        )
+
+    async def _extend_series(
+        self,
+        connection: AsyncConnection,
+        series_id: int,
+        from_moment: datetime,
+        actor: Actor | None,
+        now: datetime,
+    ) -> None:
+        series = (
+            (
+                await connection.execute(
+                    select(meeting_series).where(meeting_series.c.id == series_id)
+                )
+            )
+            .mappings()
+            .one()
+        )
+        cell_id = series["org_unit_id"]
+        zone = ZoneInfo(await self._timezone(connection, cell_id))
+        start_day = from_moment.astimezone(zone).date()
+        existing = set(
+            (
+                await connection.execute(
+                    select(meetings.c.occurrence).where(meetings.c.series_id == series_id)
+                )
+            ).scalars()
+        )
+        local_time = time.fromisoformat(series["local_time"])
+        for year, month in months_from(start_day, SERIES_MONTHS_AHEAD):
+            key = f"{year:04d}-{month:02d}"
+            if key in existing:
+                continue  # already made: skipped or moved occurrences stay as they are
+            day: date = occurrence_in(
+                SeriesRule(series["rule"]),
+                year,
+                month,
+                day_of_month=series["day_of_month"],
+                weekday=series["weekday"],
+                week_of_month=series["week_of_month"],
+            )
+            starts_at = datetime.combine(day, local_time, zone)
+            if starts_at < from_moment or starts_at <= now:
+                continue
+            details = MeetingDetails(
+                MeetingKind(series["kind"]),
+                series["title"],
+                starts_at,
+                series["place"],
+                series["online_url"],
+                series["agenda"],
+            )
+            meeting_id = await self._insert(
+                connection, cell_id, details, series_id, key, actor, now
+            )
+            await self._plan(connection, cell_id, meeting_id, starts_at, now)
+
+    async def _plan(
+        self,
+        connection: AsyncConnection,
+        cell_id: int,
+        meeting_id: int,
+        starts_at: datetime,
+        now: datetime,
+    ) -> None:
+        """Make the meeting's pending reminder rows exactly what the cell's settings ask."""
+        offsets = await self._offsets(connection, cell_id)
+        targets = await self._targets(connection, cell_id)
+        wanted = reminder_rows(meeting_id, cell_id, starts_at, offsets, targets, now)
+        await self._cancel_reminders(
+            connection, meeting_id, keep=[row.dedupe_key for row in wanted]
+        )
+        await enqueue(connection, wanted, now)
+
+    async def _replan_cell(self, connection: AsyncConnection, cell_id: int, now: datetime) -> None:
+        future = (
+            await connection.execute(
+                select(meetings.c.id, meetings.c.starts_at).where(
+                    meetings.c.org_unit_id == cell_id,
+                    meetings.c.status == MeetingStatus.SCHEDULED,
+                    meetings.c.starts_at > now,
+                )
+            )
+        ).all()
+        for meeting_id, starts_at in future:
+            await self._plan(connection, cell_id, meeting_id, starts_at, now)
+
+    async def _cancel_reminders(
+        self, connection: AsyncConnection, meeting_id: int, keep: Sequence[str]
+    ) -> None:
+        condition = and_(outbox.c.meeting_id == meeting_id, outbox.c.status == OutboxStatus.PENDING)
+        if keep:
+            condition = and_(condition, outbox.c.dedupe_key.not_in(list(keep)))
+        await connection.execute(
+            update(outbox).where(condition).values(status=OutboxStatus.CANCELLED)
+        )
+
+    async def _offsets(self, connection: AsyncConnection, cell_id: int) -> tuple[int, ...]:
+        stored = (
+            await connection.execute(
+                select(org_units.c.reminder_offsets).where(org_units.c.id == cell_id)
+            )
+        ).scalar_one_or_none()
+        return tuple(int(v) for v in stored) if stored else DEFAULT_OFFSETS_MINUTES
+
+    async def _timezone(self, connection: AsyncConnection, cell_id: int) -> str:
+        return str(
+            (
+                await connection.execute(
+                    select(org_units.c.timezone).where(org_units.c.id == cell_id)
+                )
+            ).scalar_one()
+        )
+
+    async def _targets(self, connection: AsyncConnection, cell_id: int) -> list[tuple[str, str]]:
+        """The cell's group chats, then the private chats of members who asked for reminders
+        there (on Telegram a private chat's id is the user's id)."""
+        groups = (
+            await connection.execute(
+                select(chats.c.platform, chats.c.external_id)
+                .where(chats.c.org_unit_id == cell_id)
+                .order_by(chats.c.id)
+            )
+        ).all()
+        private = (
+            await connection.execute(
+                select(identities.c.platform, identities.c.external_user_id)
+                .join(members, members.c.id == identities.c.member_id)
+                .where(
+                    members.c.org_unit_id == cell_id,
+                    members.c.state == MemberState.ACTIVE,
+                    members.c.private_reminders.is_(True),
+                )
+                .order_by(identities.c.id)
+            )
+        ).all()
+        return [(str(p), str(c)) for p, c in [*groups, *private]]
+
+    async def _scheduled(
+        self, connection: AsyncConnection, cell_id: int, meeting_id: int
+    ) -> Meeting:
+        row = (
+            (await connection.execute(select(meetings).where(meetings.c.id == meeting_id)))
+            .mappings()
+            .first()
+        )
+        if row is None or row["org_unit_id"] != cell_id:
+            raise MeetingNotFound
+        meeting = _meeting(row)
+        if meeting.status is MeetingStatus.CANCELLED:
+            raise MeetingCancelled
+        return meeting
+
+    async def _reload(self, connection: AsyncConnection, meeting_id: int) -> Meeting:
+        row = (
+            (await connection.execute(select(meetings).where(meetings.c.id == meeting_id)))
+            .mappings()
+            .one()
+        )
+        return _meeting(row)
