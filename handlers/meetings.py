@@ -157,13 +157,16 @@ def _parse_when(context: Context, text: str, cell: OrgUnit) -> datetime:
 def _split_when(context: Context, head: str, cell: OrgUnit) -> tuple[datetime, str]:
     """The longest leading run of words that reads as a date and time, and what follows."""
     words = head.split()
-    last_problem: UserError | None = None
+    # The most telling problem: one from the longest prefix that read as a date or a time
+    # at all ("15/12 Hội trường" → no time given), else "not understood".
+    telling: UserError | None = None
     for end in range(len(words), 0, -1):
         try:
             return _parse_when(context, " ".join(words[:end]), cell), " ".join(words[end:])
         except UserError as problem:
-            last_problem = last_problem or problem
-    raise last_problem or UserError("when.error.empty")
+            if telling is None and problem.key != "when.error.unknown":
+                telling = problem
+    raise telling or UserError("when.error.unknown" if words else "when.error.empty")
 
 
 def parse_one_line(context: Context, text: str, cell: OrgUnit) -> MeetingDetails:
