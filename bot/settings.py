@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    outbox_interval_seconds: float = Field(default=2.0, gt=0, le=300)
+    outbox_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     @field_validator("timezone")
     @classmethod

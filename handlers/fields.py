@@ -23,16 +23,18 @@ def fold(text: str) -> str:
     return " ".join(plain.casefold().split())
 
 
+# Day first with one separator used twice (05/03/1958, 5.3.1958, 05-03-1958), or ISO 1958-03-05.
 _DATE_PATTERNS = (
-    re.compile(r"^(?P<d>\d{1,2})[/.\-](?P<m>\d{1,2})[/.\-](?P<y>\d{4})$"),
-    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
+    re.compile(r"(?P<d>[0-9]{1,2})([/.\-])(?P<m>[0-9]{1,2})\2(?P<y>[0-9]{4})"),
+    re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})"),
 )
+EARLIEST_YEAR = 1900
 
 
 def parse_date(raw: str, *, today: date) -> date:
     text = raw.strip()
     for pattern in _DATE_PATTERNS:
-        match = pattern.match(text)
+        match = pattern.fullmatch(text)
         if match:
             try:
                 value = date(int(match["y"]), int(match["m"]), int(match["d"]))
@@ -45,8 +47,8 @@ def parse_date(raw: str, *, today: date) -> date:
 def check_date(value: date, *, today: date) -> date:
     if value > today:
         raise FieldProblem("field.future_date")
-    if value.year < 1900:
-        raise FieldProblem("field.bad_date")
+    if value.year < EARLIEST_YEAR:
+        raise FieldProblem("field.date_too_early")
     return value
 
 
@@ -80,31 +82,35 @@ def parse_status(raw: str) -> MemberStatus:
     return found
 
 
-def _digits(raw: str) -> str:
-    return re.sub(r"[\s.\-]", "", raw.strip())
+_SEPARATORS = re.compile(r"[\s.\-()]")
+
+
+def without_separators(raw: str) -> str:
+    """The characters of a number without the spaces, dots, dashes and brackets that group them."""
+    return _SEPARATORS.sub("", raw)
 
 
 def parse_citizen_id(raw: str) -> str:
-    digits = _digits(raw)
-    if not re.fullmatch(r"\d{12}", digits):
+    digits = without_separators(raw)
+    if not re.fullmatch(r"[0-9]{12}", digits):
         raise FieldProblem("field.bad_citizen_id")
     return digits
 
 
 def parse_card_number(raw: str) -> str:
-    digits = _digits(raw)
-    if not re.fullmatch(r"\d{6,12}", digits):
+    digits = without_separators(raw)
+    if not re.fullmatch(r"[0-9]{6,12}", digits):
         raise FieldProblem("field.bad_card_number")
     return digits
 
 
 def parse_phone(raw: str) -> str:
     """A Vietnamese number, normalised to the domestic form 0xxxxxxxxx."""
-    digits = re.sub(r"[\s.\-()]", "", raw.strip())
+    digits = without_separators(raw)
     if digits.startswith("+84"):
         digits = "0" + digits[3:]
     elif digits.startswith("84") and len(digits) in (11, 12):
         digits = "0" + digits[2:]
-    if not re.fullmatch(r"0\d{9,10}", digits):
+    if not re.fullmatch(r"0[0-9]{9,10}", digits):
         raise FieldProblem("field.bad_phone")
     return digits
