@@ -38,6 +38,7 @@ from handlers.dispatch import Dispatcher
 from handlers.i18n import LANGUAGES, Texts, texts_for
 from handlers.registry import Registry, Scope
 from scheduler.clock import Clock, SystemClock
+from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
@@ -79,6 +80,7 @@ class Runtime:
             cells=CellRepository(engine),
             members=MemberRepository(engine, cipher),
             meetings=MeetingRepository(engine),
+            attendance=AttendanceRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             clock=self.clock,

@@ -36,6 +36,8 @@ def _configure_logging(level: str) -> None:
     # httpx logs every request URL at INFO, and a Bot API URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # APScheduler logs two lines per outbox tick at INFO.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _run(settings: Settings) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import cells, meetings, menu, profile, roster, roster_import
+from handlers import attendance, calendar_ics, cells, meetings, menu, profile, roster, roster_import
 from handlers.registry import Access, Action, Command, Registry, Scope
 
 
@@ -62,6 +62,39 @@ def build_registry() -> Registry:
         )
     )
 
+    # At the meeting: leaders open check-in (in the group, or privately to mark anyone);
+    # the minutes draft is made when check-in closes. Everyone can take the calendar home.
+    registry.command(
+        Command(
+            "diemdanh",
+            "attendance",
+            attendance.attendance_command,
+            Access.LEADER,
+            Scope.ANY,
+            "attendance.cmd",
+        )
+    )
+    registry.command(
+        Command(
+            "bienban",
+            "minutes",
+            attendance.minutes_command,
+            Access.LEADER,
+            Scope.PRIVATE,
+            "minutes.cmd",
+        )
+    )
+    registry.command(
+        Command(
+            "lich",
+            "calendar",
+            calendar_ics.calendar_command,
+            Access.MEMBER,
+            Scope.ANY,
+            "calendar.cmd",
+        )
+    )
+
     # Buttons. Leaders decide join requests in the group; roster changes happen privately.
     registry.action(Action("join", cells.join_button, Access.ANYONE, Scope.GROUP))
     registry.action(Action("jn", cells.decide_join, Access.LEADER, Scope.ANY))
@@ -95,6 +128,12 @@ def build_registry() -> Registry:
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY))
     registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE))
+    # Attendance buttons: members say "present" in the group; leaders close check-in from
+    # the group or the private marking sheet, where they mark anyone and turn its pages.
+    registry.action(Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP))
+    registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY))
+    registry.action(Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE))
+    registry.action(Action("cp", attendance.roster_page, Access.LEADER, Scope.PRIVATE))
 
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)

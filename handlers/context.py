@@ -10,6 +10,7 @@ from typing import Protocol
 from handlers.core import Inbound, Platform
 from handlers.i18n import Texts
 from scheduler.clock import Clock
+from storage.attendance import AttendanceRepository
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
 from storage.meetings import MeetingRepository
@@ -34,6 +35,7 @@ class Services:
     cells: CellRepository
     members: MemberRepository
     meetings: MeetingRepository
+    attendance: AttendanceRepository
     audit: AuditRepository
     pending: PendingInputRepository
     clock: Clock

@@ -13,15 +13,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from scheduler.recurrence import months_from, occurrence_in
 from storage.audit import Actor, record
 from storage.errors import StorageConflict
-from storage.models import MeetingKind, MeetingStatus, MemberState, OutboxStatus, SeriesRule
-from storage.outbox import NewOutboxRow, enqueue
-from storage.schema import chats, identities, meeting_series, meetings, members, org_units, outbox
+from storage.models import MeetingKind, MeetingStatus, MemberState, SeriesRule
+from storage.outbox import NewOutboxRow, cancel_pending, enqueue
+from storage.schema import chats, identities, meeting_series, meetings, members, org_units
 
 # 3 days, 1 day and 2 hours before, unless the cell chose otherwise.
 DEFAULT_OFFSETS_MINUTES = (3 * 24 * 60, 24 * 60, 120)
@@ -291,7 +291,7 @@ class MeetingRepository:
                 .where(meetings.c.id == meeting_id)
                 .values(status=MeetingStatus.CANCELLED, updated_at=now)
             )
-            await self._cancel_reminders(connection, meeting_id, keep=())
+            await self._cancel_reminders(connection, meeting_id, keep=(), now=now)
             await record(
                 connection,
                 at=now,
@@ -336,7 +336,7 @@ class MeetingRepository:
                     .where(meetings.c.id == meeting_id)
                     .values(status=MeetingStatus.CANCELLED, updated_at=now)
                 )
-                await self._cancel_reminders(connection, meeting_id, keep=())
+                await self._cancel_reminders(connection, meeting_id, keep=(), now=now)
             await record(
                 connection,
                 at=now,
@@ -524,7 +524,7 @@ class MeetingRepository:
         targets = await self._targets(connection, cell_id)
         wanted = reminder_rows(meeting_id, cell_id, starts_at, offsets, targets, now)
         await self._cancel_reminders(
-            connection, meeting_id, keep=[row.dedupe_key for row in wanted]
+            connection, meeting_id, keep=[row.dedupe_key for row in wanted], now=now
         )
         await enqueue(connection, wanted, now)
 
@@ -542,14 +542,9 @@ class MeetingRepository:
             await self._plan(connection, cell_id, meeting_id, starts_at, now)
 
     async def _cancel_reminders(
-        self, connection: AsyncConnection, meeting_id: int, keep: Sequence[str]
+        self, connection: AsyncConnection, meeting_id: int, keep: Sequence[str], now: datetime
     ) -> None:
-        condition = and_(outbox.c.meeting_id == meeting_id, outbox.c.status == OutboxStatus.PENDING)
-        if keep:
-            condition = and_(condition, outbox.c.dedupe_key.not_in(list(keep)))
-        await connection.execute(
-            update(outbox).where(condition).values(status=OutboxStatus.CANCELLED)
-        )
+        await cancel_pending(connection, meeting_id=meeting_id, now=now, keep=keep)
 
     async def _offsets(self, connection: AsyncConnection, cell_id: int) -> tuple[int, ...]:
         stored = (

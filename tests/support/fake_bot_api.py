@@ -44,6 +44,10 @@ Realism worth knowing about:
 * ``editMessageText`` without ``reply_markup`` removes the inline keyboard, and an edit that
   changes nothing fails with ``message is not modified``.
 * A callback query can be answered only once.
+* Flood limits are off unless asked for: ``FakeBotApi(rate_limits=RateLimits())`` answers
+  message sends beyond 30/s overall or 20/min in one group with ``429 Too Many Requests: retry
+  after N`` (``parameters.retry_after``), and records each such call in
+  :attr:`FakeBotApi.rate_limited`.
 
 The token is never logged or printed.
 """
@@ -58,6 +62,7 @@ import html
 import itertools
 import json
 import logging
+import math
 import re
 import socket
 import time
@@ -85,6 +90,7 @@ __all__ = [
     "FakeFile",
     "FakeUser",
     "Mark",
+    "RateLimits",
     "StoredMessage",
     "UploadedFile",
     "buttons",
@@ -440,6 +446,47 @@ class Mark:
     sent: int
     requests: int
     answers: int
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's flood limits for message sends (Bots FAQ: about 30 messages a second overall,
+    20 a minute in one group), enforced when passed as ``FakeBotApi(rate_limits=...)``.
+
+    Each limit is a rate with a burst of the same size (a generic cell rate algorithm, the
+    model PTB's ``AIORateLimiter`` and its aiolimiter buckets follow): 30 at once are fine,
+    then one every 1/30 s.  ``jitter`` forgives arrivals that bunch up by up to that many
+    seconds on the way (HTTP, the event loop, a loaded test machine), as judging a client to
+    the millisecond would be unlike any real server.  Even so, a client sending at 32/s is
+    caught within a few hundred messages.
+    """
+
+    messages_per_second: int = 30
+    group_messages_per_minute: int = 20
+    jitter: float = 0.25
+
+
+# Methods that post a message into a chat: the ones the flood limits count.
+_RATE_LIMITED_METHODS: Final = frozenset(
+    {"sendmessage", "senddocument", "sendpoll", "sendphoto", "copymessage", "forwardmessage"}
+)
+
+
+class _CellRateLimiter:
+    """``rate`` per ``period`` with a burst of ``rate`` (plus ``jitter`` seconds of slack)."""
+
+    def __init__(self, rate: int, period: float, jitter: float) -> None:
+        self.interval = period / rate
+        self.tolerance = (rate - 1) * self.interval + jitter
+        self._next: dict[object, float] = {}  # theoretical arrival time per key
+
+    def wait(self, key: object, now: float) -> float:
+        """Seconds until a message for ``key`` is allowed (0: allowed now)."""
+        due = max(self._next.get(key, now), now)
+        return max(0.0, due - now - self.tolerance)
+
+    def take(self, key: object, now: float) -> None:
+        self._next[key] = max(self._next.get(key, now), now) + self.interval
 
 
 @dataclass
@@ -953,6 +1000,7 @@ class FakeBotApi:
         bot_username: str = "chibo_test_bot",
         bot_first_name: str = "Chi bộ số",
         privacy_mode: bool = True,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self._token = token
         self.bot_id = bot_id
@@ -974,6 +1022,18 @@ class FakeBotApi:
         self.allowed_updates: list[str] | None = None
         self.descriptions: dict[tuple[str, str], str] = {}
         self.menu_buttons: dict[int | None, JSONDict] = {}
+        self.rate_limits = rate_limits
+        # Calls answered 429 by the flood limits (not by fail_next): tests assert it stays [].
+        self.rate_limited: list[ApiCall] = []
+        self._overall_limiter: _CellRateLimiter | None = None
+        self._group_limiter: _CellRateLimiter | None = None
+        if rate_limits is not None:
+            self._overall_limiter = _CellRateLimiter(
+                rate_limits.messages_per_second, 1.0, rate_limits.jitter
+            )
+            self._group_limiter = _CellRateLimiter(
+                rate_limits.group_messages_per_minute, 60.0, rate_limits.jitter
+            )
 
         self._updates: list[JSONDict] = []
         self._delivered_upto = 0
@@ -1712,6 +1772,10 @@ class FakeBotApi:
             injected = self._take_injected(name)
             if injected is not None:
                 raise ApiError(injected.error_code, injected.description, injected.parameters)
+            limited = self._check_flood_limits(name, params)
+            if limited is not None:
+                self.rate_limited.append(call)
+                raise limited
             result = await handler(params, files)
         except ApiError as error:
             call.status, call.error = error.error_code, error.description
@@ -1736,6 +1800,36 @@ class FakeBotApi:
         if fake_file is None:
             return _error_response(ApiError(404, "Not Found"))
         return Response(content=fake_file.content, media_type=fake_file.mime_type)
+
+    def _check_flood_limits(self, method: str, params: Params) -> ApiError | None:
+        """The 429 to answer when a message send exceeds the flood limits, else None (and the
+        send is counted)."""
+        overall, per_group = self._overall_limiter, self._group_limiter
+        if overall is None or per_group is None or method.lower() not in _RATE_LIMITED_METHODS:
+            return None
+        raw = params.get("chat_id")
+        group: object = None  # groups and channels: negative ids or @usernames
+        if isinstance(raw, str) and raw.startswith("@"):
+            group = raw.lower()
+        elif isinstance(raw, int | str):
+            with contextlib.suppress(ValueError):
+                chat_id = int(raw)
+                group = chat_id if chat_id < 0 else None
+        now = time.monotonic()
+        wait = overall.wait(None, now)
+        if group is not None:
+            wait = max(wait, per_group.wait(group, now))
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            return ApiError(
+                429,
+                f"Too Many Requests: retry after {retry_after}",
+                {"retry_after": retry_after},
+            )
+        overall.take(None, now)
+        if group is not None:
+            per_group.take(group, now)
+        return None
 
     def _take_injected(self, method: str) -> _InjectedError | None:
         queue = self._injected.get(method.lower())
@@ -2605,6 +2699,7 @@ async def running_fake_bot_api(
     bot_username: str = "chibo_test_bot",
     bot_first_name: str = "Chi bộ số",
     privacy_mode: bool = True,
+    rate_limits: RateLimits | None = None,
 ) -> AsyncIterator[FakeBotApi]:
     """Start a :class:`FakeBotApi` in the running loop for the duration of the block."""
     server = FakeBotApi(
@@ -2613,6 +2708,7 @@ async def running_fake_bot_api(
         bot_username=bot_username,
         bot_first_name=bot_first_name,
         privacy_mode=privacy_mode,
+        rate_limits=rate_limits,
     )
     await server.start()
     try:

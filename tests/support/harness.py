@@ -14,6 +14,7 @@ from handlers.core import Attachment, ChatKind, Inbound, Platform, Reply
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
+from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
@@ -49,6 +50,7 @@ class Harness:
             cells=CellRepository(engine),
             members=MemberRepository(engine, cipher),
             meetings=MeetingRepository(engine),
+            attendance=AttendanceRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             clock=clock,

@@ -1,0 +1,118 @@
+"""Sends outbox messages through Telegram: the outbox's ``Sender`` for the Telegram platform.
+
+Replies render as the adapter renders plain sends (text split at 4,096 characters, choices as an
+inline keyboard under the last part). Telegram's errors are mapped onto the outbox's: a flood
+wait becomes ``RetryLater`` so the row is rescheduled instead of this task sleeping, and a chat
+that no longer accepts the bot becomes ``ChatUnavailable``.
+
+Give it the application's bot (an ``ExtBot`` with the app's ``AIORateLimiter``): the limits are
+per token, so every send of the process must pass through that one limiter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from datetime import timedelta
+
+from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
+
+from handlers.core import Platform, Reply, split_text
+from handlers.i18n import Texts
+from scheduler.dispatcher import ChatUnavailable, RetryLater
+
+logger = logging.getLogger(__name__)
+
+# Bad Request wordings that mean the bot cannot write to the chat at all; anything else is a
+# problem with the message or a transient one.
+_UNAVAILABLE_WORDING = (
+    "chat not found",
+    "not enough rights to send",
+    "have no rights to send",
+    "chat_write_forbidden",
+    "bot is not a member",
+    "group chat was deactivated",
+    "peer_id_invalid",
+)
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """Seconds to wait, read without PTB's int/timedelta deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = error.retry_after
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return float(math.ceil(seconds))
+
+
+def _chat(chat_id: str) -> int | str:
+    try:
+        return int(chat_id)
+    except ValueError:
+        return chat_id  # "@channelname"
+
+
+class TelegramSender:
+    def __init__(self, bot: Bot, *, texts: Texts | None = None) -> None:
+        self._bot = bot
+        self._texts = texts  # for the label of the "continue privately" button
+
+    async def send(self, platform: str, chat_id: str, replies: list[Reply]) -> None:
+        if platform != Platform.TELEGRAM:
+            raise ValueError(f"TelegramSender cannot send to {platform!r}")
+        target = _chat(chat_id)
+        try:
+            for reply in replies:
+                target = await self._send_reply(target, reply)
+        except RetryAfter as error:
+            raise RetryLater(retry_after_seconds(error)) from None
+        except Forbidden as error:
+            # Kicked from the group, blocked by the person, never started by them.
+            raise ChatUnavailable(error.message) from None
+        except BadRequest as error:
+            if any(wording in error.message.lower() for wording in _UNAVAILABLE_WORDING):
+                raise ChatUnavailable(error.message) from None
+            raise
+
+    async def _send_reply(self, target: int | str, reply: Reply) -> int | str:
+        try:
+            await self._send_parts(target, reply)
+        except ChatMigrated as moved:
+            # The group became a supergroup under a new id: deliver there. Which chat row to
+            # update is the app's business; the log says what moved.
+            logger.info("chat %s migrated to %s", target, moved.new_chat_id)
+            target = moved.new_chat_id
+            await self._send_parts(target, reply)
+        return target
+
+    async def _send_parts(self, target: int | str, reply: Reply) -> None:
+        if reply.file is not None:
+            await self._bot.send_document(
+                target,
+                document=reply.file.content,
+                filename=reply.file.file_name,
+                caption=reply.file.caption or None,
+            )
+        if not reply.text.strip():
+            return
+        chunks = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+        for position, chunk in enumerate(chunks):
+            markup: InlineKeyboardMarkup | ForceReply | None = None
+            if position == len(chunks) - 1:
+                markup = ForceReply(selective=True) if reply.ask_text else self._keyboard(reply)
+            await self._bot.send_message(target, chunk, reply_markup=markup)
+
+    def _keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:
+        rows = [
+            [InlineKeyboardButton(choice.label, callback_data=choice.data) for choice in row]
+            for row in reply.choices
+        ]
+        if reply.continue_privately:
+            if self._texts is None:
+                raise ValueError("a 'continue privately' button needs TelegramSender(texts=...)")
+            link = f"https://t.me/{self._bot.username}?start={reply.continue_privately}"
+            rows.append([InlineKeyboardButton(self._texts("button.open_private"), url=link)])
+        return InlineKeyboardMarkup(rows) if rows else None

@@ -1,0 +1,274 @@
+"""Drains the outbox: claim due rows, render each, send it, record the outcome. Platform-neutral:
+a ``Sender`` per process does the talking and maps its platform's errors onto the exceptions
+below.
+
+Delivery is at least once, with the window for a duplicate kept to one message: rows go out one
+at a time and each is marked sent right after its send, so a crash can repeat only the message
+that was in flight. Nothing here sleeps: a flood wait moves the row's due time forward and the
+next tick picks it up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal, Protocol
+
+from handlers.core import Reply
+from scheduler.clock import Clock
+from storage.outbox import OutboxRepository, OutboxRow
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(minutes=15)
+
+
+class RetryLater(Exception):
+    """The platform asked us to slow down (Telegram's 429 ``retry_after``)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds:g} s")
+        self.seconds = max(0.0, float(seconds))
+
+
+class ChatUnavailable(Exception):
+    """The chat cannot receive from the bot: removed from the group, blocked, chat gone.
+    ``reason`` is the platform's own fixed wording, never message text."""
+
+    def __init__(self, reason: str = "chat unavailable") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Obsolete(Exception):
+    """Raised by a renderer: the row no longer makes sense (its meeting is gone, cancelled or
+    has started). The row is expired instead of sent."""
+
+
+class Sender(Protocol):
+    async def send(self, platform: str, chat_id: str, replies: list[Reply]) -> None:
+        """Deliver ``replies`` to ``chat_id``; raise RetryLater or ChatUnavailable as they
+        apply, anything else for a failure worth retrying."""
+        ...
+
+
+# payload["type"] -> turns a row into what to say. [] means there is nothing to say any more:
+# the row counts as done. Raise Obsolete to expire it instead.
+Renderer = Callable[[OutboxRow], Awaitable[list[Reply]]]
+ChatUnavailableHook = Callable[[OutboxRow], Awaitable[None]]
+
+
+async def render_text(row: OutboxRow) -> list[Reply]:
+    """``{"type": "text", "text": "..."}``: the text as it is."""
+    text = row.payload["text"]
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("a text payload needs non-empty text")
+    return [Reply(text)]
+
+
+BUILTIN_RENDERERS: Mapping[str, Renderer] = {"text": render_text}
+
+
+class UnknownPayload(Exception):
+    """No renderer for this payload type (e.g. rows written by a newer version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    expired: int = 0
+    # Claimed but handed back untried: the lease ran short, a flood wait, or a stop.
+    left: int = 0
+
+
+Outcome = Literal["sent", "retried", "failed", "expired"]
+
+
+def default_worker_id() -> str:
+    """Unique per process and start: host, pid and a random part (a restarted process on the
+    same pid must not pass for its predecessor)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try after ``attempts`` failed ones: 30 s, 1, 2, 4 min … ≤ 15 min."""
+    delay = BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 10))
+    return min(delay, BACKOFF_MAX)
+
+
+def error_location(error: BaseException) -> str:
+    """Where an error was raised, as file:line, without its message (which may quote personal
+    data or, for HTTP errors, a URL holding the bot token)."""
+    frames = traceback.extract_tb(error.__traceback__)[-3:]
+    return " < ".join(f"{Path(frame.filename).name}:{frame.lineno}" for frame in reversed(frames))
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        repo: OutboxRepository,
+        sender: Sender,
+        renderers: Mapping[str, Renderer],
+        clock: Clock,
+        worker_id: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        batch: int = 50,
+        *,
+        on_chat_unavailable: ChatUnavailableHook | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        lease_margin: timedelta | None = None,
+    ) -> None:
+        if lease <= timedelta(0) or batch <= 0:
+            raise ValueError("lease and batch must be positive")
+        self._repo = repo
+        self._sender = sender
+        self._renderers = {**BUILTIN_RENDERERS, **renderers}
+        self._clock = clock
+        self.worker_id = worker_id or default_worker_id()
+        self._lease = lease
+        self._batch = batch
+        self._on_chat_unavailable = on_chat_unavailable
+        self._max_attempts = max_attempts
+        # Stop starting sends this long before the lease ends: a send may wait in the rate
+        # limiter and on the network, and must finish while the rows are still ours.
+        self._margin = lease / 4 if lease_margin is None else lease_margin
+        self._paused_until: datetime | None = None
+        self._stopping = False
+        self._lock = asyncio.Lock()
+
+    def stop(self) -> None:
+        """Finish the send in flight, hand back the rest of the batch, start no more."""
+        self._stopping = True
+
+    async def tick(self) -> TickResult:
+        async with self._lock:  # one batch at a time per worker id
+            return await self._tick()
+
+    async def _tick(self) -> TickResult:
+        now = self._clock.now()
+        expired = await self._repo.expire_due(now)
+        if self._stopping or (self._paused_until is not None and now < self._paused_until):
+            return TickResult(expired=expired)
+        self._paused_until = None
+        rows = await self._repo.claim(self.worker_id, now, self._lease, self._batch)
+        deadline = now + self._lease - self._margin
+        sent = retried = failed = 0
+        for position, row in enumerate(rows):
+            current = self._clock.now()
+            if self._stopping or self._paused_until is not None or current >= deadline:
+                # The rest may already belong to another worker (our lease is running out):
+                # release is guarded by claimed_by, so it only hands back what is still ours.
+                rest = [later.id for later in rows[position:]]
+                await self._repo.release(rest, self.worker_id)
+                return TickResult(sent, retried, failed, expired, left=len(rest))
+            outcome = await self._deliver(row, current)
+            if outcome == "sent":
+                sent += 1
+            elif outcome == "retried":
+                retried += 1
+            elif outcome == "failed":
+                failed += 1
+            else:
+                expired += 1
+        return TickResult(sent, retried, failed, expired)
+
+    async def _deliver(self, row: OutboxRow, now: datetime) -> Outcome:
+        if row.expires_at is not None and row.expires_at <= now:
+            await self._repo.mark_expired(row.id, self.worker_id, "expired before sending")
+            return "expired"
+        if row.attempts > self._max_attempts:
+            # Claimed again and again without an outcome: it keeps killing its worker.
+            await self._repo.mark_failed(row.id, self.worker_id, "gave up: no outcome")
+            return "failed"
+        try:
+            renderer = self._renderers.get(row.payload_type)
+            if renderer is None:
+                raise UnknownPayload(row.payload_type)
+            replies = await renderer(row)
+            for reply in replies:
+                if reply.chat_id not in (None, row.chat_id):
+                    raise ValueError("an outbox row speaks only to its own chat")
+            if replies:
+                await self._sender.send(row.platform, row.chat_id, replies)
+        except Obsolete:
+            await self._repo.mark_expired(row.id, self.worker_id, "obsolete")
+            return "expired"
+        except RetryLater as wait:
+            # A flood wait is for the whole bot: hold this worker until it is over.
+            resume = self._clock.now() + timedelta(seconds=wait.seconds)
+            self._paused_until = resume
+            await self._repo.retry_at(
+                row.id,
+                self.worker_id,
+                resume,
+                f"retry after {wait.seconds:g} s",
+                count_attempt=False,
+            )
+            logger.info("outbox row %d: flood wait of %g s", row.id, wait.seconds)
+            return "retried"
+        except ChatUnavailable as gone:
+            await self._repo.mark_failed(row.id, self.worker_id, f"chat unavailable: {gone.reason}")
+            logger.info("outbox row %d: the chat no longer accepts the bot", row.id)
+            await self._tell_chat_unavailable(row)
+            return "failed"
+        except Exception as error:
+            return await self._failed_attempt(row, error)
+        done = self._clock.now()
+        if not await self._repo.mark_sent(row.id, self.worker_id, done):
+            logger.warning(
+                "outbox row %d was taken over before it was marked sent; it may go out twice",
+                row.id,
+            )
+        return "sent"
+
+    async def _failed_attempt(self, row: OutboxRow, error: Exception) -> Outcome:
+        kind = type(error).__name__
+        if row.attempts >= self._max_attempts:
+            await self._repo.mark_failed(row.id, self.worker_id, kind)
+            logger.error(
+                "outbox row %d (%s) failed for good after %d attempts: %s at %s",
+                row.id,
+                row.payload_type,
+                row.attempts,
+                kind,
+                error_location(error),
+            )
+            return "failed"
+        retry = self._clock.now() + backoff(row.attempts)
+        await self._repo.retry_at(row.id, self.worker_id, retry, kind)
+        logger.warning(
+            "outbox row %d (%s) attempt %d of %d failed: %s at %s; retrying at %s",
+            row.id,
+            row.payload_type,
+            row.attempts,
+            self._max_attempts,
+            kind,
+            error_location(error),
+            retry.isoformat(timespec="seconds"),
+        )
+        return "retried"
+
+    async def _tell_chat_unavailable(self, row: OutboxRow) -> None:
+        if self._on_chat_unavailable is None:
+            return
+        try:
+            await self._on_chat_unavailable(row)
+        except Exception as error:
+            logger.error(
+                "the chat-unavailable hook failed for outbox row %d: %s at %s",
+                row.id,
+                type(error).__name__,
+                error_location(error),
+            )

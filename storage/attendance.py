@@ -1,0 +1,406 @@
+"""Attendance at a meeting: opening check-in, the marks members and leaders make, and closing
+it with the minutes draft stored on the meeting.
+
+Every write first takes the meeting row with a guarded UPDATE (open and not yet closed, in the
+caller's cell). That one statement both checks the state and locks the row — a row lock on
+PostgreSQL, the write lock on SQLite — so a mark and a close never interleave: a tap that loses
+the race sees "closed" instead of slipping in after the minutes were written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.audit import Actor, record
+from storage.errors import MemberNotFound, StorageConflict
+from storage.models import (
+    AttendanceMode,
+    AttendanceState,
+    MeetingKind,
+    MeetingStatus,
+    MemberState,
+    MemberStatus,
+    Role,
+)
+from storage.schema import attendance, identities, meetings, members
+
+# Check-in is for the meeting happening now: one that started up to 6 hours ago or starts
+# within the next 2 hours (people gather early; long meetings run late).
+CHECKIN_LOOKBACK = timedelta(hours=6)
+CHECKIN_LOOKAHEAD = timedelta(hours=2)
+_ROLE_ORDER = {Role.SECRETARY: 0, Role.DEPUTY: 1, Role.COMMITTEE: 2, Role.MEMBER: 3}
+
+
+class CheckinMeetingNotFound(StorageConflict):
+    """No such meeting in this cell, or it was cancelled."""
+
+
+class CheckinNotOpen(StorageConflict):
+    pass
+
+
+class CheckinClosed(StorageConflict):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinMeeting:
+    """A meeting as attendance sees it: what it is plus where its check-in stands."""
+
+    id: int
+    cell_id: int
+    kind: MeetingKind
+    title: str
+    starts_at: datetime
+    place: str
+    online_url: str | None
+    agenda: str
+    status: MeetingStatus
+    checkin_opened_at: datetime | None
+    checkin_closed_at: datetime | None
+    minutes: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.checkin_opened_at is not None and self.checkin_closed_at is None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.checkin_closed_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    member_id: int
+    state: AttendanceState
+    mode: AttendanceMode | None
+    marked_by: int | None
+    marked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """The little of a member that attendance needs: never personal data."""
+
+    id: int
+    full_name: str
+    role: Role
+    status: MemberStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinSnapshot:
+    """The meeting, the active roster and every mark, read in one transaction."""
+
+    meeting: CheckinMeeting
+    roster: tuple[RosterEntry, ...]
+    marks: dict[int, Mark]
+
+
+def _meeting(row: Any) -> CheckinMeeting:
+    return CheckinMeeting(
+        id=row["id"],
+        cell_id=row["org_unit_id"],
+        kind=MeetingKind(row["kind"]),
+        title=row["title"],
+        starts_at=row["starts_at"],
+        place=row["place"],
+        online_url=row["online_url"],
+        agenda=row["agenda"],
+        status=MeetingStatus(row["status"]),
+        checkin_opened_at=row["checkin_opened_at"],
+        checkin_closed_at=row["checkin_closed_at"],
+        minutes=row["minutes"],
+    )
+
+
+def _mark(row: Any) -> Mark:
+    return Mark(
+        member_id=row["member_id"],
+        state=AttendanceState(row["state"]),
+        mode=AttendanceMode(row["mode"]) if row["mode"] else None,
+        marked_by=row["marked_by"],
+        marked_at=row["marked_at"],
+    )
+
+
+class AttendanceRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def current(self, cell_id: int, now: datetime) -> CheckinMeeting | None:
+        """The cell's scheduled meeting nearest to ``now`` inside the check-in window."""
+        query = select(meetings).where(
+            meetings.c.org_unit_id == cell_id,
+            meetings.c.status == MeetingStatus.SCHEDULED,
+            meetings.c.starts_at >= now - CHECKIN_LOOKBACK,
+            meetings.c.starts_at <= now + CHECKIN_LOOKAHEAD,
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        found = [_meeting(row) for row in rows]
+        if not found:
+            return None
+        return min(found, key=lambda m: (abs(m.starts_at - now), m.starts_at, m.id))
+
+    async def next_after(self, cell_id: int, moment: datetime) -> CheckinMeeting | None:
+        """The first scheduled meeting starting after ``moment``."""
+        query = (
+            select(meetings)
+            .where(
+                meetings.c.org_unit_id == cell_id,
+                meetings.c.status == MeetingStatus.SCHEDULED,
+                meetings.c.starts_at > moment,
+            )
+            .order_by(meetings.c.starts_at, meetings.c.id)
+            .limit(1)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return _meeting(row) if row else None
+
+    async def in_cell(self, cell_id: int, meeting_id: int) -> CheckinMeeting:
+        """The meeting if it belongs to ``cell_id``; otherwise not found (no leaking)."""
+        async with self._engine.connect() as connection:
+            return await self._in_cell(connection, cell_id, meeting_id)
+
+    async def marks(self, meeting_id: int) -> dict[int, Mark]:
+        async with self._engine.connect() as connection:
+            return await self._marks(connection, meeting_id)
+
+    async def latest_minutes(self, cell_id: int) -> CheckinMeeting | None:
+        """The most recent meeting of the cell that has a minutes draft."""
+        query = (
+            select(meetings)
+            .where(meetings.c.org_unit_id == cell_id, meetings.c.minutes.is_not(None))
+            .order_by(meetings.c.starts_at.desc(), meetings.c.id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return _meeting(row) if row else None
+
+    async def secretary_accounts(self, cell_id: int, platform: str) -> list[str]:
+        """The secretary's user ids on ``platform`` (on Telegram, also their private chat)."""
+        query = (
+            select(identities.c.external_user_id)
+            .join(members, members.c.id == identities.c.member_id)
+            .where(
+                members.c.org_unit_id == cell_id,
+                members.c.role == Role.SECRETARY,
+                members.c.state == MemberState.ACTIVE,
+                identities.c.platform == platform,
+            )
+            .order_by(identities.c.id)
+        )
+        async with self._engine.connect() as connection:
+            return [str(value) for value in (await connection.execute(query)).scalars()]
+
+    # --- changing ------------------------------------------------------------------------
+
+    async def open(
+        self, *, cell_id: int, meeting_id: int, actor: Actor, now: datetime
+    ) -> tuple[CheckinMeeting, bool]:
+        """Open check-in; opening an open one changes nothing. Returns the meeting and
+        whether this call opened it."""
+        async with self._engine.begin() as connection:
+            opened = (
+                await connection.execute(
+                    update(meetings)
+                    .where(
+                        meetings.c.id == meeting_id,
+                        meetings.c.org_unit_id == cell_id,
+                        meetings.c.status == MeetingStatus.SCHEDULED,
+                        meetings.c.checkin_opened_at.is_(None),
+                    )
+                    .values(checkin_opened_at=now)
+                    .returning(meetings.c.id)
+                )
+            ).first()
+            meeting = await self._in_cell(connection, cell_id, meeting_id)
+            if opened is None:
+                if meeting.is_closed:
+                    raise CheckinClosed
+                return meeting, False
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="attendance.opened",
+                org_unit_id=cell_id,
+                target=f"meeting:{meeting_id}",
+            )
+            return meeting, True
+
+    async def mark(
+        self,
+        *,
+        cell_id: int,
+        meeting_id: int,
+        member_id: int,
+        state: AttendanceState,
+        mode: AttendanceMode | None,
+        marked_by: int | None,
+        actor: Actor,
+        now: datetime,
+    ) -> tuple[Mark | None, Mark]:
+        """Record (or change) one member's attendance while check-in is open. Returns the
+        previous mark, if any, and the new one."""
+        if state is not AttendanceState.PRESENT:
+            mode = None
+        async with self._engine.begin() as connection:
+            await self._lock_open(connection, cell_id, meeting_id)
+            member = (
+                await connection.execute(
+                    select(members.c.org_unit_id, members.c.state).where(members.c.id == member_id)
+                )
+            ).first()
+            if member is None or member[0] != cell_id or member[1] != MemberState.ACTIVE:
+                raise MemberNotFound
+            previous_row = (
+                (
+                    await connection.execute(
+                        select(attendance).where(
+                            attendance.c.meeting_id == meeting_id,
+                            attendance.c.member_id == member_id,
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            values = {"state": state, "mode": mode, "marked_by": marked_by, "marked_at": now}
+            # The meeting row is locked, so select-then-write cannot race another mark.
+            if previous_row is None:
+                await connection.execute(
+                    insert(attendance).values(meeting_id=meeting_id, member_id=member_id, **values)
+                )
+            else:
+                await connection.execute(
+                    update(attendance)
+                    .where(
+                        attendance.c.meeting_id == meeting_id,
+                        attendance.c.member_id == member_id,
+                    )
+                    .values(**values)
+                )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="attendance.marked",
+                org_unit_id=cell_id,
+                target=f"member:{member_id}",
+                details={"meeting": meeting_id, "state": state.value, "mode": mode and mode.value},
+            )
+        return (
+            _mark(previous_row) if previous_row is not None else None,
+            Mark(member_id, state, mode, marked_by, now),
+        )
+
+    async def close(
+        self,
+        *,
+        cell_id: int,
+        meeting_id: int,
+        actor: Actor,
+        now: datetime,
+        draft: Callable[[CheckinSnapshot], str],
+    ) -> CheckinSnapshot:
+        """Close check-in and store the minutes ``draft`` writes from the final snapshot, in
+        one transaction: the minutes always describe exactly the marks that counted."""
+        async with self._engine.begin() as connection:
+            await self._lock_open(connection, cell_id, meeting_id)
+            await connection.execute(
+                update(meetings).where(meetings.c.id == meeting_id).values(checkin_closed_at=now)
+            )
+            snapshot = CheckinSnapshot(
+                meeting=await self._in_cell(connection, cell_id, meeting_id),
+                roster=await self._roster(connection, cell_id),
+                marks=await self._marks(connection, meeting_id),
+            )
+            text = draft(snapshot)
+            await connection.execute(
+                update(meetings).where(meetings.c.id == meeting_id).values(minutes=text)
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="attendance.closed",
+                org_unit_id=cell_id,
+                target=f"meeting:{meeting_id}",
+                details={"marks": len(snapshot.marks)},
+            )
+            meeting = await self._in_cell(connection, cell_id, meeting_id)
+        return CheckinSnapshot(meeting, snapshot.roster, snapshot.marks)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _in_cell(
+        self, connection: AsyncConnection, cell_id: int, meeting_id: int
+    ) -> CheckinMeeting:
+        row = (
+            (await connection.execute(select(meetings).where(meetings.c.id == meeting_id)))
+            .mappings()
+            .first()
+        )
+        if row is None or row["org_unit_id"] != cell_id:
+            raise CheckinMeetingNotFound
+        meeting = _meeting(row)
+        if meeting.status is MeetingStatus.CANCELLED:
+            raise CheckinMeetingNotFound
+        return meeting
+
+    async def _lock_open(self, connection: AsyncConnection, cell_id: int, meeting_id: int) -> None:
+        """Lock the meeting row if its check-in is open; otherwise say why not."""
+        locked = (
+            await connection.execute(
+                update(meetings)
+                .where(
+                    meetings.c.id == meeting_id,
+                    meetings.c.org_unit_id == cell_id,
+                    meetings.c.status == MeetingStatus.SCHEDULED,
+                    meetings.c.checkin_opened_at.is_not(None),
+                    meetings.c.checkin_closed_at.is_(None),
+                )
+                # A no-op write: it only takes the lock.
+                .values(checkin_opened_at=meetings.c.checkin_opened_at)
+                .returning(meetings.c.id)
+            )
+        ).first()
+        if locked is not None:
+            return
+        meeting = await self._in_cell(connection, cell_id, meeting_id)
+        raise CheckinClosed if meeting.is_closed else CheckinNotOpen
+
+    async def _marks(self, connection: AsyncConnection, meeting_id: int) -> dict[int, Mark]:
+        rows = (
+            await connection.execute(
+                select(attendance).where(attendance.c.meeting_id == meeting_id)
+            )
+        ).mappings()
+        return {row["member_id"]: _mark(row) for row in rows}
+
+    async def _roster(self, connection: AsyncConnection, cell_id: int) -> tuple[RosterEntry, ...]:
+        rows = await connection.execute(
+            select(members.c.id, members.c.full_name, members.c.role, members.c.status).where(
+                members.c.org_unit_id == cell_id, members.c.state == MemberState.ACTIVE
+            )
+        )
+        entries = [
+            RosterEntry(row.id, row.full_name, Role(row.role), MemberStatus(row.status))
+            for row in rows
+        ]
+        # The order /dangvien uses: leaders first, then by name.
+        return tuple(
+            sorted(entries, key=lambda m: (_ROLE_ORDER[m.role], m.full_name.casefold(), m.id))
+        )
