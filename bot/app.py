@@ -11,15 +11,18 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     Update,
 )
+from telegram.error import RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -32,19 +35,25 @@ from telegram.ext import (
 
 from bot.settings import Settings
 from bot.telegram import TelegramAdapter
+from bot.telegram_sender import TelegramSender
 from handlers.catalog import build_registry
 from handlers.context import Services
+from handlers.core import Reply
 from handlers.dispatch import Dispatcher
 from handlers.i18n import LANGUAGES, Texts, texts_for
+from handlers.meetings import render_reminder
 from handlers.registry import Registry, Scope
 from scheduler.clock import Clock, SystemClock
+from scheduler.dispatcher import OutboxDispatcher, default_worker_id
+from scheduler.runner import OutboxRunner, start_outbox
 from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
-from storage.meetings import MeetingRepository
+from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
 from storage.members import MemberRepository
+from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
 from storage.pending import PendingInputRepository
 
 logger = logging.getLogger(__name__)
@@ -71,6 +80,7 @@ class Runtime:
     adapter: TelegramAdapter
     engine: AsyncEngine | None = None
     services: Services | None = None
+    outbox: OutboxRunner | None = None
 
     async def open(self) -> Services:
         engine = create_engine(self.settings.database_url)
@@ -92,7 +102,58 @@ class Runtime:
         self.adapter.attach(Dispatcher(self.registry, services))
         return services
 
+    async def start_outbox(self, bot: Bot) -> None:
+        """Re-derive reminder rows, then drain the outbox on an APScheduler interval."""
+        if self.engine is None or self.services is None:
+            raise RuntimeError("open the runtime before starting the outbox")
+        services, engine = self.services, self.engine
+        await services.meetings.reconcile(self.clock.now())
+
+        async def reminder(row: OutboxRow) -> list[Reply]:
+            return await render_reminder(
+                services.meetings, services.cells, self.texts, row.payload, self.clock.now()
+            )
+
+        async def tell_secretary(row: OutboxRow) -> None:
+            # Once a day per lost chat; the notice itself goes through the outbox.
+            if row.org_unit_id is None:
+                return
+            now = self.clock.now()
+            accounts = await services.attendance.secretary_accounts(row.org_unit_id, row.platform)
+            notices = [
+                NewOutboxRow(
+                    dedupe_key=f"chat-unavailable:{row.platform}:{row.chat_id}:{now:%Y%m%d}",
+                    platform=row.platform,
+                    chat_id=account,
+                    due_at=now,
+                    expires_at=None,
+                    payload={"type": "text", "text": self.texts("reminders.chat_gone")},
+                    org_unit_id=row.org_unit_id,
+                )
+                for account in accounts[:1]
+                if account != row.chat_id
+            ]
+            async with engine.begin() as connection:
+                await enqueue(connection, notices, now)
+
+        dispatcher = OutboxDispatcher(
+            OutboxRepository(engine),
+            TelegramSender(bot, texts=self.texts),
+            {REMINDER_PAYLOAD: reminder},
+            self.clock,
+            default_worker_id(),
+            lease=timedelta(seconds=self.settings.outbox_lease_seconds),
+            on_chat_unavailable=tell_secretary,
+        )
+        self.outbox = start_outbox(dispatcher, self.settings.outbox_interval_seconds)
+
+    async def stop_outbox(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
+            self.outbox = None
+
     async def close(self) -> None:
+        await self.stop_outbox()
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
@@ -119,6 +180,11 @@ def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
     async def post_init(application: TelegramApp) -> None:
         await runtime.open()
         await publish_commands(application, runtime.registry)
+        await runtime.start_outbox(application.bot)
+
+    async def post_stop(_application: TelegramApp) -> None:
+        # Before shutdown closes the bot's HTTP client: the send in flight must finish.
+        await runtime.stop_outbox()
 
     async def post_shutdown(_application: TelegramApp) -> None:
         await runtime.close()
@@ -128,9 +194,11 @@ def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
         .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        # Holds Telegram's per-group (20/min) and overall (30/s) limits; one retry on a 429.
-        .rate_limiter(AIORateLimiter(max_retries=1))
+        # Holds Telegram's per-group (20/min) and overall (30/s) limits. No retries: a 429
+        # must reach the outbox, which reschedules the row instead of sleeping in the sender.
+        .rate_limiter(AIORateLimiter(max_retries=0))
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
@@ -171,6 +239,10 @@ def _error_handler(runtime: Runtime) -> ErrorCallback:
         if isinstance(update, Update):
             chat = update.effective_chat
             where = f"update {update.update_id} chat {chat.id if chat else '-'}"
+        if isinstance(context.error, RetryAfter):
+            # Over Telegram's limit: telling the chat would only hit the same limit.
+            logger.warning("rate limited while handling %s", where)
+            return
         logger.error("error while handling %s", where, exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
             try:
@@ -205,6 +277,8 @@ async def running(application: TelegramApp) -> AsyncIterator[TelegramApp]:
         finally:
             await application.updater.stop()
             await application.stop()
+            if application.post_stop is not None:
+                await application.post_stop(application)
     finally:
         await application.shutdown()
         if application.post_shutdown is not None:

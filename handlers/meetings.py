@@ -620,12 +620,14 @@ async def render_reminder(
         return []
     cell = await cells.get(meeting.cell_id)
     zone = ZoneInfo(cell.timezone) if cell else ZoneInfo("Asia/Ho_Chi_Minh")
-    left = meeting.starts_at - now
-    if left >= timedelta(days=1):
-        remaining = texts("reminders.days", n=round(left / timedelta(days=1)))
-    elif left >= timedelta(hours=1):
-        remaining = texts("reminders.hours", n=round(left / timedelta(hours=1)))
+    # Sent a tick after it fell due, "23 h 59 min" should still read "1 day".
+    hours = round((meeting.starts_at - now) / timedelta(hours=1))
+    minutes = max(1, round((meeting.starts_at - now) / timedelta(minutes=1)))
+    if hours >= 24:
+        remaining = texts("reminders.days", n=round(hours / 24))
+    elif minutes >= 60:
+        remaining = texts("reminders.hours", n=hours)
     else:
-        remaining = texts("reminders.minutes", n=max(1, round(left / timedelta(minutes=1))))
+        remaining = texts("reminders.minutes", n=minutes)
     header = texts("reminders.header", remaining=remaining)
     return [Reply(header + "\n" + describe(texts, meeting.details, zone))]

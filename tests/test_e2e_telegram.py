@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,7 @@ async def chibo(api: FakeBotApi, tmp_path: Path, clock: ManualClock) -> AsyncIte
         telegram_base_file_url=api.base_file_url,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'chibo.db'}",
         data_keys=(Fernet.generate_key().decode(),),
+        outbox_interval_seconds=0.2,
         _env_file=None,
     )
     bot = build_bot(settings, clock=clock)
@@ -292,3 +294,23 @@ async def test_chibo_run_in_webhook_mode_checks_the_secret(api: FakeBotApi, tmp_
         process.send_signal(signal.SIGINT)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     assert api.token not in output.decode()
+
+
+async def test_scheduled_meeting_reminds_the_group_on_time(
+    api: FakeBotApi, chibo: ChiboBot, clock: ManualClock
+) -> None:
+    """Schedule in the group, confirm, move the injected clock, and the reminder arrives."""
+    secretary, _, group = await _found_cell(api)
+    mark = api.mark()
+    await api.send_text(group, secretary, "/lichhop 24/11 19:30 Hội trường KP5 | Họp tháng 11")
+    confirm = await api.wait_for_message(group, _text_has("19:30, Thứ Ba 24/11/2026"), after=mark)
+    mark = api.mark()
+    await api.tap(secretary, confirm, button_text=vi("meeting.button.save_once"))
+    await api.wait_for_message(group, _text_has("📢 Lịch họp chi bộ"), after=mark)
+    # Due in 1 day (24/11 12:30 UTC minus a day); the clock starts on 22/11 12:00 UTC.
+    mark = api.mark()
+    clock.advance(timedelta(days=1, minutes=31))
+    reminder = await api.wait_for_message(group, _text_has("🔔 Nhắc lịch họp"), after=mark)
+    assert "Hội trường KP5" in (reminder.text or "") and "1 ngày" in (reminder.text or "")
+    await api.wait_until_idle()
+    assert len([m for m in api.sent_in(group, after=mark) if "🔔" in (m.text or "")]) == 1
