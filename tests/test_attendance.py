@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -14,12 +13,8 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers import attendance, calendar_ics
-from handlers.catalog import build_registry
-from handlers.context import Services
-from handlers.dispatch import Dispatcher
+from handlers import attendance
 from handlers.i18n import Texts, catalog
-from handlers.registry import Access, Action, Command, Registry, Scope
 from scheduler.clock import ManualClock
 from storage.attendance import (
     AttendanceRepository,
@@ -53,65 +48,8 @@ MEETING_AT = START + timedelta(minutes=30)
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# --- wiring: what handlers/catalog.py and handlers/context.py are proposed to gain -----------
-
-if "attendance" in {f.name for f in fields(Services)}:
-    AttendanceServices = Services
-else:
-
-    @dataclass(frozen=True, slots=True)
-    class AttendanceServices(Services):  # type: ignore[no-redef]
-        attendance: AttendanceRepository
-
-
-def register_attendance(registry: Registry) -> None:
-    """The registry lines proposed for handlers/catalog.py, in the same order."""
-    registry.command(
-        Command(
-            "diemdanh",
-            "attendance",
-            attendance.attendance_command,
-            Access.LEADER,
-            Scope.ANY,
-            "attendance.cmd",
-        )
-    )
-    registry.command(
-        Command(
-            "bienban",
-            "minutes",
-            attendance.minutes_command,
-            Access.LEADER,
-            Scope.PRIVATE,
-            "minutes.cmd",
-        )
-    )
-    registry.command(
-        Command(
-            "lich",
-            "calendar",
-            calendar_ics.calendar_command,
-            Access.MEMBER,
-            Scope.ANY,
-            "calendar.cmd",
-        )
-    )
-    registry.action(Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP))
-    registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY))
-    registry.action(Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE))
-    registry.action(Action("cp", attendance.roster_page, Access.LEADER, Scope.PRIVATE))
-
-
 def wired_harness(engine: AsyncEngine, cipher: FieldCipher, clock: ManualClock) -> Harness:
-    harness = Harness(engine, cipher, clock)
-    values = {f.name: getattr(harness.services, f.name, None) for f in fields(Services)}
-    values["attendance"] = AttendanceRepository(engine)
-    harness.services = AttendanceServices(**values)
-    registry = build_registry()
-    if registry.find_command("diemdanh") is None:
-        register_attendance(registry)
-    harness.dispatcher = Dispatcher(registry, harness.services)
-    return harness
+    return Harness(engine, cipher, clock)
 
 
 @pytest.fixture
