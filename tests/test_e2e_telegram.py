@@ -314,3 +314,22 @@ async def test_scheduled_meeting_reminds_the_group_on_time(
     assert "Hội trường KP5" in (reminder.text or "") and "1 ngày" in (reminder.text or "")
     await api.wait_until_idle()
     assert len([m for m in api.sent_in(group, after=mark) if "🔔" in (m.text or "")]) == 1
+
+
+async def test_a_group_that_removed_the_bot_fails_its_reminders_and_the_secretary_is_told(
+    api: FakeBotApi, chibo: ChiboBot, clock: ManualClock
+) -> None:
+    secretary, _, group = await _found_cell(api)
+    private = await api.private_chat(secretary)
+    mark = api.mark()
+    await api.send_text(private, secretary, "/lichhop 24/11 19:30 Hội trường KP5")
+    confirm = await api.wait_for_message(private, _text_has("Hội trường KP5"), after=mark)
+    mark = api.mark()
+    await api.tap(secretary, confirm, button_text=vi("meeting.button.save_once"))
+    await api.wait_for_message(group, _text_has("📢 Lịch họp chi bộ"), after=mark)
+    await api.set_bot_status(group, "kicked", by=secretary)
+    mark = api.mark()
+    clock.advance(timedelta(days=1, minutes=31))
+    notice = await api.wait_for_message(private, _text_has("⚠️"), after=mark, timeout=10)
+    assert notice.text == vi("reminders.chat_gone")
+    assert [m for m in api.sent_in(group, after=mark)] == []
