@@ -93,6 +93,76 @@ async def _rotate_keys(settings: Settings) -> int:
     return 0
 
 
+async def _committee(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Committee offices are set up by whoever runs the bot for a ward, not from a chat."""
+    from datetime import UTC, datetime
+
+    from storage.audit import Actor
+    from storage.cells import CellRepository
+    from storage.db import create_engine, migrate
+    from storage.errors import AlreadyRegistered, OrgUnitNotFound
+
+    engine = create_engine(settings.database_url)
+    now = datetime.now(UTC)
+    try:
+        await migrate(engine)
+        cells = CellRepository(engine)
+        if arguments.action == "create":
+            committee = await cells.create_committee(arguments.name, settings.timezone, now)
+            print(f"Đã tạo đảng ủy / Committee created: id={committee.id} {committee.name}")
+        elif arguments.action == "attach":
+            for cell_id in arguments.cell_ids:
+                await cells.attach_to_committee(
+                    cell_id=cell_id,
+                    committee_id=arguments.committee_id,
+                    actor=Actor("cli"),
+                    now=now,
+                )
+            print(f"Đã gắn / Attached: {len(arguments.cell_ids)}")
+        elif arguments.action == "staff":
+            staff = await cells.add_office_staff(
+                committee_id=arguments.committee_id,
+                platform=arguments.platform,
+                user_id=arguments.user_id,
+                full_name=arguments.name,
+                now=now,
+            )
+            print(f"Đã thêm cán bộ văn phòng / Office staff added: id={staff.id}")
+        else:
+            for unit in await cells.all_units():
+                parent = f" parent={unit.parent_id}" if unit.parent_id else ""
+                print(f"{unit.id}\t{unit.kind}{parent}\t{unit.name}")
+    except OrgUnitNotFound:
+        print(
+            "Không có đảng ủy hoặc chi bộ với id này. / No such committee or cell.", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    except AlreadyRegistered:
+        print(
+            "Tài khoản này đã được đăng ký. / This account is already registered.", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def _committee_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    committee = commands.add_parser("committee", help="set up ward/commune committee offices")
+    actions = committee.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="list committees and cells with their ids")
+    create = actions.add_parser("create", help="create a committee")
+    create.add_argument("name")
+    attach = actions.add_parser("attach", help="put cells under a committee")
+    attach.add_argument("committee_id", type=int)
+    attach.add_argument("cell_ids", type=int, nargs="+")
+    staff = actions.add_parser("staff", help="register an office worker's chat account")
+    staff.add_argument("committee_id", type=int)
+    staff.add_argument("platform", choices=["telegram", "zalo"])
+    staff.add_argument("user_id")
+    staff.add_argument("name")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chibo", description="Chi bộ số — party cell bot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("gen-key", help="print a new key for CHIBO_DATA_KEYS")
     commands.add_parser("rotate-keys", help="re-encrypt personal data with the newest key")
+    _committee_parser(commands)
     arguments = parser.parse_args(argv)
 
     if arguments.command == "gen-key":
@@ -115,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(settings)
     if arguments.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if arguments.command == "committee":
+        return asyncio.run(_committee(settings, arguments))
     return asyncio.run(_rotate_keys(settings))
 
 

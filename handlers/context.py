@@ -15,7 +15,7 @@ from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
-from storage.models import Member, OrgUnit, Role
+from storage.models import Member, OrgKind, OrgUnit, Role
 from storage.pending import PendingInputRepository
 
 
@@ -76,6 +76,11 @@ class Context:
     @property
     def is_secretary(self) -> bool:
         return self.actor is not None and self.actor.role is Role.SECRETARY
+
+    @property
+    def is_office(self) -> bool:
+        """The actor works for a committee office (their unit is the committee itself)."""
+        return self.cell is not None and self.cell.kind is OrgKind.COMMITTEE
 
     def require_cell(self) -> OrgUnit:
         if self.cell is None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.audit import Actor, record
-from storage.errors import AlreadyRegistered, ChatAlreadyLinked
+from storage.errors import AlreadyRegistered, ChatAlreadyLinked, OrgUnitNotFound
 from storage.models import (
     LinkedChat,
     Member,
@@ -214,3 +214,106 @@ class CellRepository:
                 target=f"cell:{cell_id}",
                 details={"enabled": enabled},
             )
+
+    # --- committees (đảng ủy phường/xã) and their offices ----------------------------------
+
+    async def attach_to_committee(
+        self, *, cell_id: int, committee_id: int, actor: Actor, now: datetime
+    ) -> None:
+        """Put a cell under a committee, whose office may then send it documents and see its
+        forwarded feedback."""
+        async with self._engine.begin() as connection:
+            kinds = dict(
+                (
+                    await connection.execute(
+                        select(org_units.c.id, org_units.c.kind).where(
+                            org_units.c.id.in_((cell_id, committee_id))
+                        )
+                    )
+                ).all()
+            )
+            if kinds.get(cell_id) != OrgKind.CELL or kinds.get(committee_id) != OrgKind.COMMITTEE:
+                raise OrgUnitNotFound
+            await connection.execute(
+                update(org_units).where(org_units.c.id == cell_id).values(parent_id=committee_id)
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="cell.attached",
+                org_unit_id=cell_id,
+                target=f"committee:{committee_id}",
+            )
+
+    async def add_office_staff(
+        self, *, committee_id: int, platform: str, user_id: str, full_name: str, now: datetime
+    ) -> Member:
+        """Register a committee office worker: a secretary-role record in the committee's own
+        unit, so in a private chat their "cell" is the committee and they act for it."""
+        async with self._engine.begin() as connection:
+            kind = (
+                await connection.execute(
+                    select(org_units.c.kind).where(org_units.c.id == committee_id)
+                )
+            ).scalar_one_or_none()
+            if kind != OrgKind.COMMITTEE:
+                raise OrgUnitNotFound
+            known = await connection.execute(
+                select(identities.c.id).where(
+                    identities.c.platform == platform, identities.c.external_user_id == user_id
+                )
+            )
+            if known.first() is not None:
+                raise AlreadyRegistered
+            member_id = (
+                await connection.execute(
+                    insert(members)
+                    .values(
+                        org_unit_id=committee_id,
+                        full_name=full_name,
+                        role=Role.SECRETARY,
+                        status=MemberStatus.OFFICIAL,
+                        state=MemberState.ACTIVE,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(members.c.id)
+                )
+            ).scalar_one()
+            await connection.execute(
+                insert(identities).values(
+                    platform=platform, external_user_id=user_id, member_id=member_id, linked_at=now
+                )
+            )
+            await record(
+                connection,
+                at=now,
+                actor=Actor("cli", None),
+                action="committee.staff_added",
+                org_unit_id=committee_id,
+                target=f"member:{member_id}",
+            )
+        return Member(
+            id=member_id,
+            cell_id=committee_id,
+            full_name=full_name,
+            role=Role.SECRETARY,
+            status=MemberStatus.OFFICIAL,
+            state=MemberState.ACTIVE,
+            gender=None,
+            birth_date=None,
+            admitted_on=None,
+            official_on=None,
+            linked=True,
+        )
+
+    async def all_units(self) -> list[OrgUnit]:
+        """Every committee and cell, for the operator's command line."""
+        async with self._engine.connect() as connection:
+            rows = (
+                (await connection.execute(select(org_units).order_by(org_units.c.id)))
+                .mappings()
+                .all()
+            )
+        return [org_unit_from_row(row) for row in rows]

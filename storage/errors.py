@@ -19,3 +19,7 @@ class MemberNotFound(StorageConflict):
 
 class NotPending(StorageConflict):
     """A join request was already decided."""
+
+
+class OrgUnitNotFound(StorageConflict):
+    """No committee or cell of the expected kind has this id."""

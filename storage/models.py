@@ -153,3 +153,39 @@ class AttendanceState(StrEnum):
 class AttendanceMode(StrEnum):
     IN_PERSON = "in_person"
     ONLINE = "online"
+
+
+class DocumentKind(StrEnum):
+    FILE = "file"
+    LINK = "link"
+
+
+class AbsenceReason(StrEnum):
+    SICK = "sick"
+    BUSINESS_TRIP = "business_trip"
+    FAMILY = "family"
+    OTHER = "other"
+
+
+class AbsenceStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class FeedbackKind(StrEnum):
+    """góp ý, phản ánh, kiến nghị, đề xuất."""
+
+    COMMENT = "comment"
+    REPORT = "report"
+    PETITION = "petition"
+    PROPOSAL = "proposal"
+
+
+class FeedbackStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    FORWARDED = "forwarded"
+    CLOSED = "closed"

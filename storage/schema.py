@@ -31,8 +31,13 @@ from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 from storage.models import (
+    AbsenceReason,
+    AbsenceStatus,
     AttendanceMode,
     AttendanceState,
+    DocumentKind,
+    FeedbackKind,
+    FeedbackStatus,
     Gender,
     MeetingKind,
     MeetingStatus,
@@ -270,4 +275,109 @@ attendance = Table(
     Column("marked_at", UTCDateTime(), nullable=False),
     CheckConstraint(_one_of("state", AttendanceState), name="state"),
     CheckConstraint(f"mode IS NULL OR {_one_of('mode', AttendanceMode)}", name="mode"),
+)
+
+# A file or link sent to one or more cells. ``org_unit_id`` is the sender's unit: a cell, or a
+# committee sending to its cells. The same bytes are stored once per sending unit (sha256).
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("title", String(200), nullable=False),
+    # Diacritics-free, lower-case title: "nghi quyet" finds "Nghị quyết" on every backend.
+    Column("title_folded", String(200), nullable=False),
+    Column("file_name", String(255), nullable=True),
+    Column("mime_type", String(100), nullable=True),
+    Column("size", Integer, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("platform", String(16), nullable=True),
+    Column("platform_file_id", String(255), nullable=True),
+    Column("url", String(500), nullable=True),
+    Column("meeting_id", Integer, ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True),
+    Column("protect_content", Boolean, nullable=False, server_default=false()),
+    Column("sender_member_id", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("org_unit_id", "sha256", name="uq_documents_org_unit_sha256"),
+    Index("ix_documents_org_unit_created", "org_unit_id", "created_at"),
+    CheckConstraint(_one_of("kind", DocumentKind), name="kind"),
+)
+
+# Which cells a document was distributed to, and when it was posted to their groups.
+document_targets = Table(
+    "document_targets",
+    metadata,
+    Column(
+        "document_id", Integer, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("cell_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True),
+    Column("posted_at", UTCDateTime(), nullable=False),
+    Index("ix_document_targets_cell", "cell_id"),
+)
+
+# A member's "Đã đọc": counted once per person, whichever platform they tapped on.
+document_reads = Table(
+    "document_reads",
+    metadata,
+    Column(
+        "document_id", Integer, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("read_at", UTCDateTime(), nullable=False),
+)
+
+# A request to be excused from one meeting. The reason is shown only to the member and the
+# cell's leaders, never in a group.
+absences = Table(
+    "absences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("meeting_id", Integer, ForeignKey("meetings.id", ondelete="CASCADE"), nullable=False),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("reason_text", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    # Asked after the meeting had started.
+    Column("late", Boolean, nullable=False, server_default=false()),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Column("decided_by", Integer, nullable=True),
+    Index("ix_absences_meeting", "meeting_id"),
+    Index("ix_absences_member", "member_id"),
+    CheckConstraint(_one_of("reason", AbsenceReason), name="reason"),
+    CheckConstraint(_one_of("status", AbsenceStatus), name="status"),
+)
+
+# Feedback from a member to the cell. ``member_id`` is NULL for anonymous items: no link to the
+# author is kept anywhere, the audit log included.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_feedback_org_unit_status", "org_unit_id", "status"),
+    CheckConstraint(_one_of("kind", FeedbackKind), name="kind"),
+    CheckConstraint(_one_of("status", FeedbackStatus), name="status"),
+)
+
+# Each step of a feedback item, with the text the secretary (or committee office) wrote.
+feedback_events = Table(
+    "feedback_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("feedback_id", Integer, ForeignKey("feedback.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("actor_member_id", Integer, nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_feedback_events_feedback", "feedback_id"),
+    CheckConstraint(_one_of("status", FeedbackStatus), name="status"),
 )

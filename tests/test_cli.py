@@ -74,3 +74,24 @@ def test_rotate_keys_needs_a_key(tmp_path: Path) -> None:
     key = Fernet.generate_key().decode()
     ok = _chibo("rotate-keys", cwd=tmp_path, CHIBO_DATA_KEYS=key)
     assert ok.returncode == 0 and "0" in ok.stdout
+
+
+def test_committee_office_is_set_up_from_the_command_line(tmp_path: Path) -> None:
+    database = {"CHIBO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chibo.db'}"}
+    created = _chibo("committee", "create", "Đảng ủy phường Bến Nghé", cwd=tmp_path, **database)
+    assert created.returncode == 0, created.stderr
+    assert "id=1" in created.stdout
+
+    staff = _chibo(
+        "committee", "staff", "1", "telegram", "4242", "Lê Văn Tám", cwd=tmp_path, **database
+    )
+    assert staff.returncode == 0, staff.stderr
+    again = _chibo("committee", "staff", "1", "telegram", "4242", "Ai đó", cwd=tmp_path, **database)
+    assert again.returncode == 2 and "already registered" in again.stderr
+
+    missing = _chibo("committee", "attach", "1", "99", cwd=tmp_path, **database)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "No such committee or cell" in missing.stderr
+
+    listed = _chibo("committee", "list", cwd=tmp_path, **database)
+    assert listed.stdout.strip() == "1\tcommittee\tĐảng ủy phường Bến Nghé"

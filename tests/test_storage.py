@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
@@ -14,9 +14,15 @@ from scheduler.clock import ManualClock
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher, PersonalDataKeyMissing, PersonalDataUnreadable
-from storage.errors import AlreadyRegistered, ChatAlreadyLinked, MemberNotFound, NotPending
+from storage.errors import (
+    AlreadyRegistered,
+    ChatAlreadyLinked,
+    MemberNotFound,
+    NotPending,
+    OrgUnitNotFound,
+)
 from storage.members import MemberRepository
-from storage.models import Gender, MemberState, MemberStatus, Role, RosterRow
+from storage.models import Gender, MemberState, MemberStatus, OrgKind, Role, RosterRow
 from storage.pending import PendingInputRepository
 from storage.schema import members
 
@@ -356,3 +362,44 @@ async def test_pending_inputs_expire(engine: AsyncEngine, clock: ManualClock) ->
     await pending.expect(**key, flow="f", data={}, expires_at=clock.now() + timedelta(minutes=5))
     clock.advance(timedelta(minutes=6))
     assert await pending.take(**key, now=clock.now()) is None
+
+
+async def test_office_staff_act_for_their_committee_and_cells_attach_to_it(
+    engine: AsyncEngine,
+) -> None:
+    now = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    cells = CellRepository(engine)
+    committee = await cells.create_committee("Đảng ủy phường 1", "Asia/Ho_Chi_Minh", now)
+    cell, _ = await cells.found_cell(
+        platform="telegram",
+        chat_id="-1001",
+        chat_title=None,
+        cell_name="Chi bộ KP1",
+        timezone="Asia/Ho_Chi_Minh",
+        secretary_name="Bí thư",
+        secretary_user_id="1",
+        now=now,
+    )
+    await cells.attach_to_committee(
+        cell_id=cell.id, committee_id=committee.id, actor=Actor("cli"), now=now
+    )
+    assert [unit.id for unit in await cells.cells_of(committee.id)] == [cell.id]
+    with pytest.raises(OrgUnitNotFound):  # a cell cannot be put under a cell
+        await cells.attach_to_committee(
+            cell_id=cell.id, committee_id=cell.id, actor=Actor("cli"), now=now
+        )
+
+    staff = await cells.add_office_staff(
+        committee_id=committee.id, platform="telegram", user_id="77", full_name="Văn phòng", now=now
+    )
+    assert staff.cell_id == committee.id and staff.role is Role.SECRETARY
+    unit = await cells.get(staff.cell_id)
+    assert unit is not None and unit.kind is OrgKind.COMMITTEE
+    with pytest.raises(AlreadyRegistered):
+        await cells.add_office_staff(
+            committee_id=committee.id, platform="telegram", user_id="77", full_name="X", now=now
+        )
+    with pytest.raises(OrgUnitNotFound):
+        await cells.add_office_staff(
+            committee_id=cell.id, platform="telegram", user_id="78", full_name="X", now=now
+        )
