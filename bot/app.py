@@ -36,6 +36,7 @@ from telegram.ext import (
 from bot.settings import Settings
 from bot.telegram import TelegramAdapter
 from bot.telegram_sender import TelegramSender
+from bot.update_order import PerPersonUpdateProcessor
 from handlers.catalog import build_registry
 from handlers.context import Services
 from handlers.core import Reply
@@ -196,7 +197,9 @@ def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
         .base_file_url(settings.telegram_base_file_url)
         # Holds Telegram's per-group (20/min) and overall (30/s) limits. No retries: a 429
         # must reach the outbox, which reschedules the row instead of sleeping in the sender.
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        # The per-group limit stays whatever the overall rate: it is Telegram's own.
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=0))
+        .concurrent_updates(PerPersonUpdateProcessor(settings.concurrent_updates))
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)

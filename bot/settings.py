@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     outbox_interval_seconds: float = Field(default=2.0, gt=0, le=300)
     outbox_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Telegram's overall limit for one token, messages a second; 0 lifts it (a local Bot API
+    # server, paid broadcasts, or a benchmark measuring the bot's own capacity).
+    telegram_max_rate: float = Field(default=30.0, ge=0, le=1000)
+    # Updates handled at once (one person's always in order): database and Telegram round
+    # trips of different people overlap instead of queueing behind each other.
+    concurrent_updates: int = Field(default=16, ge=1, le=256)
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,136 @@
+"""Bulk fixtures for benchmarks: cells, members with chat accounts, meetings, written straight
+into the schema in large batches (the bot's own code paths are what the benchmarks measure, not
+how fast a fixture can be built)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import MeetingKind, MeetingStatus, MemberState, MemberStatus, OrgKind, Role
+from storage.schema import chats, identities, members, org_units
+
+BATCH = 5_000
+
+
+def batches(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+async def bulk(engine: AsyncEngine, table: Table, rows: Iterable[dict[str, Any]]) -> int:
+    written = 0
+    for chunk in batches(rows):
+        async with engine.begin() as connection:
+            await connection.execute(insert(table), chunk)
+        written += len(chunk)
+    return written
+
+
+@dataclass(frozen=True)
+class SeededCell:
+    cell_id: int
+    group_chat_id: str
+    member_ids: tuple[int, ...]  # the secretary first
+
+
+async def seed_cells(
+    engine: AsyncEngine,
+    *,
+    first_cell_id: int,
+    groups: Sequence[str],
+    accounts: Sequence[Sequence[str]],
+    now: datetime,
+    committee_id: int | None = None,
+) -> list[SeededCell]:
+    """One cell per group chat id; ``accounts[i]`` are the Telegram user ids of cell i's
+    members, the first of them its secretary."""
+    cell_ids = range(first_cell_id, first_cell_id + len(groups))
+    await bulk(
+        engine,
+        org_units,
+        (
+            {
+                "id": cell_id,
+                "kind": OrgKind.CELL,
+                "parent_id": committee_id,
+                "name": f"Chi bộ {cell_id}",
+                "timezone": "Asia/Ho_Chi_Minh",
+                "auto_accept": False,
+                "created_at": now,
+            }
+            for cell_id in cell_ids
+        ),
+    )
+    await bulk(
+        engine,
+        chats,
+        (
+            {"platform": "telegram", "external_id": g, "org_unit_id": c, "linked_at": now}
+            for c, g in zip(cell_ids, groups, strict=True)
+        ),
+    )
+    seeded: list[SeededCell] = []
+    member_rows: list[dict[str, Any]] = []
+    identity_rows: list[dict[str, Any]] = []
+    next_member = await _next_id(engine, members)
+    for cell_id, group, users in zip(cell_ids, groups, accounts, strict=True):
+        ids = tuple(range(next_member, next_member + len(users)))
+        next_member += len(users)
+        for position, (member_id, user_id) in enumerate(zip(ids, users, strict=True)):
+            member_rows.append(
+                {
+                    "id": member_id,
+                    "org_unit_id": cell_id,
+                    "full_name": f"Đảng viên {member_id}",
+                    "role": Role.SECRETARY if position == 0 else Role.MEMBER,
+                    "status": MemberStatus.OFFICIAL,
+                    "state": MemberState.ACTIVE,
+                    "private_reminders": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            identity_rows.append(
+                {
+                    "platform": "telegram",
+                    "external_user_id": user_id,
+                    "member_id": member_id,
+                    "linked_at": now,
+                }
+            )
+        seeded.append(SeededCell(cell_id, group, ids))
+    await bulk(engine, members, member_rows)
+    await bulk(engine, identities, identity_rows)
+    return seeded
+
+
+def meeting_row(
+    meeting_id: int, cell_id: int, starts_at: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": meeting_id,
+        "org_unit_id": cell_id,
+        "kind": MeetingKind.REGULAR,
+        "title": f"Sinh hoạt chi bộ tháng {starts_at.month}/{starts_at.year}",
+        "starts_at": starts_at,
+        "place": "Hội trường khu phố",
+        "agenda": "Thông báo tình hình\nKiểm điểm công tác tháng",
+        "status": MeetingStatus.SCHEDULED,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _next_id(engine: AsyncEngine, table: Table) -> int:
+
+    async with engine.connect() as connection:
+        highest = (await connection.execute(select(func.max(table.c.id)))).scalar()
+    return int(highest or 0) + 1
