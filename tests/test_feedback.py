@@ -4,7 +4,7 @@ dispatcher on a real SQLite file; the repository also on PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -229,7 +229,7 @@ async def test_named_item_is_tracked_to_an_answer_and_the_member_told_at_every_s
     # The member sees their item and its last step; the list of open items is empty.
     mine = await harness.tap(nam, "gm")
     assert vi("feedback.mine_note", note="Đèn đã lắp xong.") in texts_of(mine)
-    assert "Số {}, đề xuất, gửi ngày 22/11/2026: Đã đóng".format(item_id) in texts_of(mine)
+    assert f"Số {item_id}, đề xuất, gửi ngày 22/11/2026: Đã đóng" in texts_of(mine)
     assert texts_of(await harness.say(secretary, "/gopy")) == vi("feedback.list_none")
     # Nothing leaves "closed": a stale step button is refused and nothing changes.
     stale = await harness.tap(secretary, f"ga:{item_id}:answered")
