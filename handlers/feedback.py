@@ -48,6 +48,7 @@ ANSWER_TTL = timedelta(hours=1)
 PAGE_SIZE = 8
 MINE_LIMIT = 10
 MAX_ID_DIGITS = 18  # a forged id must not overflow a 64-bit column
+MAX_PAGE = 10_000  # a forged page number must not overflow the query's offset
 PREVIEW_CHARS = 300
 
 
@@ -271,13 +272,16 @@ async def my_items(context: Context, _args: list[str]) -> list[Reply]:
 async def list_page(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 1:
         raise UserError("error.stale_button")
-    return [await _list(context, _id(args[0]), replace=True)]
+    return [await _list(context, min(_id(args[0]), MAX_PAGE), replace=True)]
 
 
 async def _list(context: Context, page: int, *, replace: bool = False) -> Reply:
-    found = await _repo(context).open_items(
-        _scope(context), offset=page * PAGE_SIZE, limit=PAGE_SIZE
-    )
+    repo, scope = _repo(context), _scope(context)
+    found = await repo.open_items(scope, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    if not found.items and found.total:
+        # Items were answered since this page was shown: go to the last page there is.
+        page = (found.total - 1) // PAGE_SIZE
+        found = await repo.open_items(scope, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
     office = context.is_office
     rows: list[tuple[Choice, ...]] = []
     if found.total == 0:
@@ -287,7 +291,7 @@ async def _list(context: Context, page: int, *, replace: bool = False) -> Reply:
         text = context.t(
             "feedback.office_header" if office else "feedback.list_header",
             count=found.total,
-            page=min(page, pages - 1) + 1,
+            page=page + 1,
             pages=pages,
         )
         unit = context.require_cell()
