@@ -52,6 +52,7 @@ from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
+from storage.feedback import FeedbackRepository
 from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
 from storage.members import MemberRepository
 from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
@@ -94,6 +95,7 @@ class Runtime:
             attendance=AttendanceRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
+            feedback=FeedbackRepository(engine),
             clock=self.clock,
             texts=self.texts,
             default_timezone=self.settings.timezone,

@@ -20,6 +20,7 @@ from babel.numbers import format_percent
 
 from handlers.context import Context, UserError
 from handlers.core import Choice, Reply
+from handlers.feedback import minutes_section
 from handlers.i18n import Texts
 from storage.attendance import (
     CHECKIN_LOOKAHEAD,
@@ -31,6 +32,7 @@ from storage.attendance import (
     CheckinSnapshot,
     Mark,
 )
+from storage.feedback import FeedbackSummary
 from storage.models import AttendanceMode, AttendanceState, MemberStatus, OrgUnit, Role
 
 # Choice-data prefixes (register them in handlers/catalog.py).
@@ -236,9 +238,15 @@ def summary_text(texts: Texts, cell: OrgUnit, meeting: CheckinMeeting, counts: T
     return "\n".join(lines)
 
 
-def minutes_text(texts: Texts, cell: OrgUnit, snapshot: CheckinSnapshot) -> str:
+def minutes_text(
+    texts: Texts,
+    cell: OrgUnit,
+    snapshot: CheckinSnapshot,
+    feedback: FeedbackSummary | None = None,
+) -> str:
     """The minutes draft (biên bản): every header field DOMAIN.md lists, the attendance split
-    by status, and one block per agenda item for the secretary to complete."""
+    by status, one block per agenda item for the secretary to complete, and the feedback
+    received and answered since the previous meeting."""
     meeting = snapshot.meeting
     counts = tally(snapshot.roster, snapshot.marks)
     chair = next((m for m in snapshot.roster if m.role is Role.SECRETARY), None)
@@ -305,6 +313,8 @@ def minutes_text(texts: Texts, cell: OrgUnit, snapshot: CheckinSnapshot) -> str:
             else texts("minutes.item_blank", n=number)
         )
         lines += [heading, texts("minutes.speakers"), texts("minutes.conclusion")]
+    if feedback is not None:
+        lines += ["", minutes_section(texts, cell, feedback)]
     lines += ["", texts("minutes.other"), texts("minutes.end"), "", texts("minutes.signatures")]
     return "\n".join(lines)
 
@@ -558,13 +568,17 @@ async def close_checkin(context: Context, args: list[str]) -> list[Reply]:
         raise UserError("error.stale_button")
     texts = context.services.texts
     repo = _repo(context)
+    # The draft is written inside the close transaction, synchronously: read this first.
+    feedback = await context.services.feedback.summary_before(
+        cell_id=cell.id, meeting_id=meeting_id
+    )
     with _checkin_errors(closed_key="attendance.closed_already"):
         snapshot = await repo.close(
             cell_id=cell.id,
             meeting_id=meeting_id,
             actor=context.audit_actor,
             now=context.now,
-            draft=lambda taken: minutes_text(texts, cell, taken),
+            draft=lambda taken: minutes_text(texts, cell, taken, feedback),
         )
     meeting = snapshot.meeting
     counts = tally(snapshot.roster, snapshot.marks)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from handlers import attendance, calendar_ics, cells, meetings, menu, profile, roster, roster_import
+from handlers import (
+    attendance,
+    calendar_ics,
+    cells,
+    feedback,
+    meetings,
+    menu,
+    profile,
+    roster,
+    roster_import,
+)
 from handlers.registry import Access, Action, Command, Registry, Scope
 
 
@@ -134,6 +144,37 @@ def build_registry() -> Registry:
     registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY))
     registry.action(Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE))
     registry.action(Action("cp", attendance.roster_page, Access.LEADER, Scope.PRIVATE))
+
+    # Feedback (góp ý, kiến nghị): always private, since the author may be anonymous and
+    # the text personal. One command for everyone; it shows members the kinds to write and
+    # leaders (and committee offices) what waits for an answer. Leader actions re-check the
+    # item's cell (or the office's committee) in storage, so a forged id shows nothing.
+    registry.command(
+        Command(
+            "gopy",
+            "feedback",
+            feedback.feedback_command,
+            Access.MEMBER,
+            Scope.PRIVATE,
+            "cmd.feedback",
+        )
+    )
+    for prefix, handler in (
+        (feedback.KIND, feedback.pick_kind),
+        (feedback.SEND, feedback.send),
+        (feedback.MINE, feedback.my_items),
+        (feedback.NEW, feedback.new_item),
+    ):
+        registry.action(Action(prefix, handler, Access.MEMBER, Scope.PRIVATE))
+    for prefix, handler in (
+        (feedback.LIST, feedback.list_page),
+        (feedback.ITEM, feedback.open_item),
+        (feedback.STEP, feedback.step_ask),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
+    registry.flow(feedback.TEXT_FLOW, feedback.text_answer)
+    registry.flow(feedback.SEND_FLOW, feedback.send_typed)
+    registry.flow(feedback.NOTE_FLOW, feedback.note_answer)
 
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)

@@ -13,6 +13,7 @@ from scheduler.clock import Clock
 from storage.attendance import AttendanceRepository
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
+from storage.feedback import FeedbackRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
@@ -38,6 +39,7 @@ class Services:
     attendance: AttendanceRepository
     audit: AuditRepository
     pending: PendingInputRepository
+    feedback: FeedbackRepository
     clock: Clock
     texts: Texts
     default_timezone: str

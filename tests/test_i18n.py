@@ -31,6 +31,7 @@ KEY_PREFIXES = (
     "roster.",
     "button.",
     "cancel.",
+    "feedback.",
 )
 
 

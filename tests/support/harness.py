@@ -18,6 +18,7 @@ from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
+from storage.feedback import FeedbackRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
@@ -53,6 +54,7 @@ class Harness:
             attendance=AttendanceRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
+            feedback=FeedbackRepository(engine),
             clock=clock,
             texts=Texts("vi"),
             default_timezone="Asia/Ho_Chi_Minh",
