@@ -31,7 +31,8 @@ from storage.schema import absences, attendance, identities, meetings, members
 # A request may still be made (marked late) for a meeting that started this long ago and
 # whose check-in has not closed: the same window check-in itself uses.
 LATE_WINDOW = timedelta(hours=6)
-OPEN_STATUSES = (AbsenceStatus.PENDING, AbsenceStatus.APPROVED, AbsenceStatus.DECLINED)
+# A member has at most one of these per meeting; a withdrawn request does not count.
+LIVE_STATUSES = (AbsenceStatus.PENDING, AbsenceStatus.APPROVED, AbsenceStatus.DECLINED)
 WITHDRAWABLE = (AbsenceStatus.PENDING, AbsenceStatus.APPROVED)
 
 
@@ -358,7 +359,7 @@ class AbsenceRepository:
                         .where(
                             absences.c.meeting_id == meeting_id,
                             absences.c.member_id == member_id,
-                            absences.c.status.in_(OPEN_STATUSES),
+                            absences.c.status.in_(LIVE_STATUSES),
                         )
                         .limit(1)
                     )
@@ -392,7 +393,7 @@ class AbsenceRepository:
                 action="absence.requested",
                 org_unit_id=cell_id,
                 target=f"absence:{absence_id}",
-                details={"meeting": meeting_id, "reason": reason.value, "late": late},
+                details={"meeting": meeting_id, "late": late},
             )
             return await self._get(connection, cell_id, absence_id)
 
