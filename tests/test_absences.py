@@ -176,6 +176,7 @@ async def test_sick_request_goes_to_both_leaders_and_the_member_hears_the_decisi
     assert [a for a, _ in actions] == ["absence.requested", "absence.decided"]
     # Ids and field names only: never the reason's text.
     assert all("nằm viện" not in str(details) for _, details in actions)
+    assert all("reason" not in details for _, details in actions)
 
 
 async def test_other_reason_needs_text_within_bounds(
