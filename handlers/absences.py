@@ -261,34 +261,59 @@ def _decide_buttons(context: Context, absence: Absence) -> tuple[tuple[Choice, .
     )
 
 
+def _mine_section(
+    context: Context, cell: OrgUnit, mine: list[Absence]
+) -> tuple[list[str], list[tuple[Choice, ...]]]:
+    """The member's live requests, each with «Rút lại» while it can still be withdrawn."""
+    if not mine:
+        return [], []
+    lines = [context.t("absence.mine_header")]
+    rows: list[tuple[Choice, ...]] = []
+    for absence in mine:
+        starts_at = absence.meeting.starts_at
+        lines.append(
+            context.t(
+                "absence.mine_line",
+                title=absence.meeting.title,
+                when=_when(context, cell, starts_at),
+                status=_status(context, absence.status),
+            )
+        )
+        if absence.status in WITHDRAWABLE:
+            label = context.t("absence.button.withdraw", day=_day(context, cell, starts_at))
+            rows.append((Choice(label, f"{WITHDRAW}:{absence.id}"),))
+    return lines, rows
+
+
+def _ask_section(
+    context: Context, cell: OrgUnit, chosen: AbsenceMeeting, others: list[AbsenceMeeting]
+) -> tuple[list[str], list[tuple[Choice, ...]]]:
+    """The chosen meeting with one big button per reason, then the other meetings."""
+    key = "absence.pick_reason_late" if chosen.starts_at <= context.now else "absence.pick_reason"
+    lines = [context.t(key, title=chosen.title, when=_when(context, cell, chosen.starts_at))]
+    rows: list[tuple[Choice, ...]] = [
+        (Choice(context.t(f"absence.button.{reason}"), f"{PICK_REASON}:{chosen.id}:{reason}"),)
+        for reason in AbsenceReason
+    ]
+    for other in others:
+        label = context.t(
+            "absence.button.other_meeting",
+            title=other.title[:40],
+            day=_day(context, cell, other.starts_at),
+        )
+        rows.append((Choice(label, f"{PICK_MEETING}:{other.id}"),))
+    return lines, rows
+
+
 async def _home(
     context: Context, cell: OrgUnit, chosen_id: int | None, *, replace: bool = False
 ) -> Reply:
-    """The member's page: their live requests (with «Rút lại»), the meeting to ask about
-    (the next one unless another was picked) with the reason buttons, other meetings, and
-    for leaders the list of requests."""
+    """The member's page: their live requests, the meeting to ask about (the next one
+    unless another was picked) with the reasons, and for leaders the list of requests."""
     actor = context.require_actor()
     repo = _repo(context)
     mine = await repo.mine(cell.id, actor.id, context.now)
-    lines: list[str] = []
-    rows: list[tuple[Choice, ...]] = []
-    if mine:
-        lines.append(context.t("absence.mine_header"))
-        for absence in mine:
-            lines.append(
-                context.t(
-                    "absence.mine_line",
-                    title=absence.meeting.title,
-                    when=_when(context, cell, absence.meeting.starts_at),
-                    status=_status(context, absence.status),
-                )
-            )
-            if absence.status in WITHDRAWABLE:
-                label = context.t(
-                    "absence.button.withdraw",
-                    day=_day(context, cell, absence.meeting.starts_at),
-                )
-                rows.append((Choice(label, f"{WITHDRAW}:{absence.id}"),))
+    lines, rows = _mine_section(context, cell, mine)
     asked = {absence.meeting.id for absence in mine}
     candidates = [m for m in await repo.candidates(cell.id, context.now) if m.id not in asked]
     chosen = next((m for m in candidates if m.id == chosen_id), None)
@@ -296,26 +321,12 @@ async def _home(
         raise UserError("absence.meeting_gone")
     chosen = chosen or (candidates[0] if candidates else None)
     if chosen is not None:
+        others = [m for m in candidates if m.id != chosen.id]
+        ask_lines, ask_rows = _ask_section(context, cell, chosen, others)
         if lines:
-            lines.append("")
-        key = (
-            "absence.pick_reason_late" if chosen.starts_at <= context.now else "absence.pick_reason"
-        )
-        lines.append(
-            context.t(key, title=chosen.title, when=_when(context, cell, chosen.starts_at))
-        )
-        rows += [
-            (Choice(context.t(f"absence.button.{reason}"), f"{PICK_REASON}:{chosen.id}:{reason}"),)
-            for reason in AbsenceReason
-        ]
-        for other in candidates:
-            if other.id != chosen.id:
-                label = context.t(
-                    "absence.button.other_meeting",
-                    title=other.title[:40],
-                    day=_day(context, cell, other.starts_at),
-                )
-                rows.append((Choice(label, f"{PICK_MEETING}:{other.id}"),))
+            lines.append("")  # a blank line between one's requests and the new one
+        lines += ask_lines
+        rows += ask_rows
     elif not mine:
         lines.append(context.t("absence.no_meeting"))
     if actor.leads:
@@ -372,6 +383,13 @@ async def _typed(
     return text
 
 
+def _reason_from(data: dict[str, object]) -> AbsenceReason:
+    value = data.get("reason")
+    if value not in {reason.value for reason in AbsenceReason}:
+        raise UserError("absence.error.draft_gone")
+    return AbsenceReason(str(value))
+
+
 def _meeting_from(data: dict[str, object]) -> int:
     value = data.get("meeting")
     if not isinstance(value, int):
@@ -393,7 +411,9 @@ async def absence_command(context: Context) -> list[Reply]:
 
 async def pick_meeting(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    return [await _home(context, cell, _id_arg(args, 0), replace=True)]
+    meeting_id = _id_arg(args, 0)
+    await _refuse_if_asked(context, cell, meeting_id)
+    return [await _home(context, cell, meeting_id, replace=True)]
 
 
 async def pick_reason(context: Context, args: list[str]) -> list[Reply]:
@@ -427,8 +447,7 @@ async def confirm_answer(context: Context, data: dict[str, object]) -> list[Repl
     if isinstance(typed, list):
         return typed
     meeting = await _candidate(context, cell, _meeting_from(data))
-    reason = AbsenceReason(str(data.get("reason")))
-    return [await _confirm(context, cell, meeting, reason, typed)]
+    return [await _confirm(context, cell, meeting, _reason_from(data), typed)]
 
 
 async def send(context: Context, args: list[str]) -> list[Reply]:
@@ -445,15 +464,13 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
             await _expect(context, pending.flow, pending.data)
         raise UserError("absence.error.draft_gone")
     note = pending.data.get("note")
-    reason_value = str(pending.data.get("reason"))
-    if reason_value not in {reason.value for reason in AbsenceReason}:
-        raise UserError("absence.error.draft_gone")
+    reason = _reason_from(pending.data)
     try:
         absence = await _repo(context).request(
             cell_id=cell.id,
             meeting_id=meeting_id,
             member_id=actor.id,
-            reason=AbsenceReason(reason_value),
+            reason=reason,
             reason_text=note if isinstance(note, str) else None,
             actor=context.audit_actor,
             now=context.now,
