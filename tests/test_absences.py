@@ -612,3 +612,32 @@ def test_every_absence_key_exists_in_both_languages() -> None:
     for language in ("vi", "en"):
         assert sorted((used | dynamic) - set(catalog(language))) == [], language
     assert absence_handlers.COMMAND == "xinvang"
+
+
+async def test_another_of_the_next_meetings_can_be_picked(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    cell = await make_cell(harness, sqlite_engine)
+    later = await insert_meeting(
+        sqlite_engine, cell.cell_id, NEXT_WEEK + timedelta(days=14), title="Họp chuyên đề"
+    )
+    [home] = await harness.say(cell.member, "/xinvang")
+    pick = buttons_of([home])[
+        vi("absence.button.other_meeting", title="Họp chuyên đề", day="13/12/2026")
+    ]
+    [page] = await harness.tap(cell.member, pick)
+    assert page.replace and "Xin vắng buổi họp: Họp chuyên đề" in page.text
+    assert buttons_of([page])[vi("absence.button.family")] == f"xr:{later}:family"
+    await ask(harness, cell.member, later, reason="family")
+    [row] = await rows(sqlite_engine)
+    assert row["meeting_id"] == later
+    # The other meeting is still offered; the asked one answers "already sent".
+    [home] = await harness.say(cell.member, "/xinvang")
+    assert f"xr:{cell.meeting_id}:sick" in buttons_of([home]).values()
+    assert popups(await harness.tap(cell.member, pick)) == [
+        vi(
+            "absence.already_sent",
+            title="Họp chuyên đề",
+            when=vi.datetime((NEXT_WEEK + timedelta(days=14)).astimezone(ZONE)),
+        )
+    ]
