@@ -3,6 +3,7 @@ PostgreSQL), and the rules behind the secretary's private warning, by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from handlers.absences import absence_flags, missed_in_a_row, unexcused_in_year
 from handlers.core import Reply
 from handlers.i18n import Texts, catalog
 from scheduler.clock import ManualClock
-from storage.absences import ExpectedMember, PastMeeting
+from storage.absences import AbsenceExists, AbsenceSettled, ExpectedMember, PastMeeting
 from storage.audit import Actor
 from storage.crypto import FieldCipher
 from storage.models import AbsenceReason, AbsenceStatus, AttendanceState, Role
@@ -641,3 +642,69 @@ async def test_another_of_the_next_meetings_can_be_picked(
             when=vi.datetime((NEXT_WEEK + timedelta(days=14)).astimezone(ZONE)),
         )
     ]
+
+
+async def test_racing_requests_and_decisions_settle_once_on_each_engine(
+    engine: AsyncEngine, cipher: FieldCipher, clock: ManualClock
+) -> None:
+    harness = Harness(engine, cipher, clock)
+    cell = await make_cell(harness, engine)
+    repo = harness.services.absences
+    member = await member_id(harness, cell.member)
+    leaders = [await member_id(harness, p) for p in (cell.secretary, cell.deputy)]
+
+    async def request() -> bool:
+        try:
+            await repo.request(
+                cell_id=cell.cell_id,
+                meeting_id=cell.meeting_id,
+                member_id=member,
+                reason=AbsenceReason.SICK,
+                reason_text=None,
+                actor=Actor("test", member),
+                now=START,
+            )
+        except AbsenceExists:
+            return False
+        return True
+
+    assert sorted(await asyncio.gather(*(request() for _ in range(5)))) == [False] * 4 + [True]
+    [row] = await rows(engine)
+
+    async def decide(leader: int, approve: bool) -> str:
+        try:
+            absence, _ = await repo.decide(
+                cell_id=cell.cell_id,
+                absence_id=int(str(row["id"])),
+                approve=approve,
+                decided_by=leader,
+                actor=Actor("test", leader),
+                now=START,
+            )
+        except AbsenceSettled:
+            return "settled"
+        return absence.status.value
+
+    async def withdraw() -> str:
+        try:
+            absence = await repo.withdraw(
+                cell_id=cell.cell_id,
+                absence_id=int(str(row["id"])),
+                member_id=member,
+                actor=Actor("test", member),
+                now=START,
+            )
+        except AbsenceSettled:
+            return "settled"
+        return absence.status.value
+
+    # Two declines and a withdrawal: each one rules out the others (an approval would not, as
+    # an approved request may still be withdrawn).
+    outcomes = await asyncio.gather(
+        decide(leaders[0], False), decide(leaders[1], False), withdraw()
+    )
+    winners = [outcome for outcome in outcomes if outcome != "settled"]
+    assert len(winners) == 1
+    [row] = await rows(engine)
+    assert row["status"] == winners[0]
+    assert len([a for a, _ in await absence_audit(engine) if a != "absence.requested"]) == 1
