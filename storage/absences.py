@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
@@ -105,7 +105,7 @@ class ExpectedMember:
     since: datetime
 
 
-def _query() -> Any:
+def _query() -> Select[Any]:
     return (
         select(
             absences,
