@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.absences import excuse_approved
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import MemberNotFound, StorageConflict
@@ -238,6 +239,15 @@ class AttendanceRepository:
                 action="attendance.opened",
                 org_unit_id=cell_id,
                 target=f"meeting:{meeting_id}",
+            )
+            # Approved absences count as "absent with reason" from the first moment.
+            await excuse_approved(
+                connection,
+                cell_id=cell_id,
+                meeting_id=meeting_id,
+                marked_by=None,
+                actor=actor,
+                now=now,
             )
             return meeting, True
 
