@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from handlers import attendance, calendar_ics, cells, meetings, menu, profile, roster, roster_import
+from handlers import (
+    attendance,
+    calendar_ics,
+    cells,
+    documents,
+    meetings,
+    menu,
+    profile,
+    roster,
+    roster_import,
+)
 from handlers.registry import Access, Action, Command, Registry, Scope
 
 
@@ -135,6 +145,31 @@ def build_registry() -> Registry:
     registry.action(Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE))
     registry.action(Action("cp", attendance.roster_page, Access.LEADER, Scope.PRIVATE))
 
+    # Documents: leaders (or a committee office, for its cells) send a file or a link, which
+    # reaches the groups only after «Gửi» on the card; everyone lists and searches, members
+    # confirm reading with «Đã đọc» (in the group or in the private nudge), leaders see who
+    # has read privately. Card buttons stay with leaders; the draft is theirs alone.
+    registry.command(
+        Command(
+            "tailieu",
+            "docs",
+            documents.documents_command,
+            Access.MEMBER,
+            Scope.ANY,
+            "document.cmd",
+        )
+    )
+    for prefix, handler in (
+        ("dk", documents.decide),
+        ("dm", documents.pick_meeting),
+        ("dp", documents.toggle_protect),
+        ("dt", documents.toggle_target),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY))
+    registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY))
+    registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE))
+    registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE))
+
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)
     registry.flow(profile.EDIT_FLOW, profile.edit_field_answer)
@@ -142,5 +177,8 @@ def build_registry() -> Registry:
     registry.flow(meetings.TITLE_FLOW, meetings.title_answer)
     registry.flow(meetings.CONFIRM_FLOW, meetings.confirm_answer)
     registry.flow(meetings.EDIT_FLOW, meetings.edit_answer)
+    registry.flow(documents.FILE_FLOW, documents.file_answer)
+    registry.flow(documents.TITLE_FLOW, documents.title_answer)
+    registry.flow(documents.CONFIRM_FLOW, documents.confirm_answer)
     registry.flow("document", roster_import.receive_document)
     return registry

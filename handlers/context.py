@@ -13,6 +13,7 @@ from scheduler.clock import Clock
 from storage.attendance import AttendanceRepository
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
+from storage.documents import DocumentRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
@@ -36,6 +37,7 @@ class Services:
     members: MemberRepository
     meetings: MeetingRepository
     attendance: AttendanceRepository
+    documents: DocumentRepository
     audit: AuditRepository
     pending: PendingInputRepository
     clock: Clock

@@ -99,7 +99,11 @@ class Dispatcher:
             if flow is not None:
                 return await flow(context, pending.data)
             logger.warning("dropping an answer for unknown flow %s", pending.flow)
-        if inbound.attachment is not None and not inbound.is_group:
+        if (
+            inbound.attachment is not None
+            and not inbound.is_group
+            and not inbound.attachment.is_photo
+        ):
             document_flow = self._registry.find_flow("document")
             if document_flow is not None:
                 return await document_flow(context, {})

@@ -18,6 +18,7 @@ from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
+from storage.documents import DocumentRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
@@ -51,6 +52,7 @@ class Harness:
             members=MemberRepository(engine, cipher),
             meetings=MeetingRepository(engine),
             attendance=AttendanceRepository(engine),
+            documents=DocumentRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             clock=clock,
