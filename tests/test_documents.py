@@ -29,7 +29,7 @@ from storage.models import DocumentKind, OrgUnit
 from storage.schema import audit_log, document_reads, document_targets, documents, outbox
 from tests.conftest import START
 from tests.support.harness import Harness, Person, buttons_of, texts_of
-from tests.test_attendance import GROUP, OTHER_GROUP, found_cell, insert_meeting, join, member_id
+from tests.test_attendance import GROUP, OTHER_GROUP, found_cell, insert_meeting, join
 
 vi = Texts("vi")
 PDF = b"%PDF-1.4 nghi quyet dai hoi chi bo"
@@ -124,7 +124,7 @@ async def test_reply_to_a_file_in_the_group_confirms_then_posts_with_a_read_butt
 async def test_members_tap_read_once_and_the_secretary_sees_who_has_not(
     harness: Harness, sqlite_engine: AsyncEngine
 ) -> None:
-    secretary, _, nam, lan = await cell_with_members(harness)
+    secretary, _, nam, _ = await cell_with_members(harness)
     _, post = await send_in_group(harness, secretary, "Nghị quyết")
     read = post.choices[0][0].data
     [popup] = await harness.tap(nam, read, group=GROUP)
@@ -411,7 +411,7 @@ async def test_members_cannot_send_and_bad_taps_are_refused(
 async def test_another_cell_sees_nothing_and_cannot_act(
     harness: Harness, sqlite_engine: AsyncEngine
 ) -> None:
-    secretary, _, nam, _ = await cell_with_members(harness)
+    secretary, _, _, _ = await cell_with_members(harness)
     _, post = await send_in_group(harness, secretary, "Nghị quyết chi bộ A")
     read = post.choices[0][0].data
     other_secretary, _ = await found_cell(harness, OTHER_GROUP, "Chi bộ Khu phố 6")
@@ -438,7 +438,7 @@ async def test_a_committee_office_sends_to_chosen_cells(
     cells: CellRepository = harness.services.cells
     secretary_a, cell_a, nam, _ = await cell_with_members(harness)
     secretary_b, cell_b = await found_cell(harness, OTHER_GROUP, "Chi bộ Khu phố 6")
-    _, cell_c = await found_cell(harness, "-100777", "Chi bộ Khu phố 7")
+    secretary_c, cell_c = await found_cell(harness, "-100777", "Chi bộ Khu phố 7")
     committee = await cells.create_committee("Đảng ủy phường Bến Nghé", "Asia/Ho_Chi_Minh", START)
     for cell in (cell_a, cell_b, cell_c):
         await cells.attach_to_committee(
@@ -474,11 +474,11 @@ async def test_a_committee_office_sends_to_chosen_cells(
     # A cell's secretary sees only their own cell's readers.
     [own] = await harness.tap(secretary_a, read.replace("dr", "dv"))
     assert "Khu phố 5" in own.text and "Khu phố 6" not in own.text
-    # The cell left out sees nothing of it.
-    [refused] = await harness.say(secretary_b, "/tailieu huong dan", group=OTHER_GROUP)
-    assert "Hướng dẫn số 12" in refused.text
-    [none] = await harness.say(await join(harness, secretary_a, "Người mới"), "/tailieu khu pho 7")
-    assert none.text == vi("document.list.not_found", words="khu pho 7")
+    # A target cell finds it; the cell left out sees nothing of it.
+    [found] = await harness.say(secretary_b, "/tailieu huong dan", group=OTHER_GROUP)
+    assert "Hướng dẫn số 12" in found.text
+    [none] = await harness.say(secretary_c, "/tailieu huong dan")
+    assert none.text == vi("document.list.not_found", words="huong dan")
 
 
 # --- the repository on each backend -----------------------------------------------------------
