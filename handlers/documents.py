@@ -645,9 +645,11 @@ async def mark_read(context: Context, args: list[str]) -> list[Reply]:
 
 
 async def read_status(context: Context, args: list[str]) -> list[Reply]:
-    """Who has read and who has not, per cell: for leaders, privately."""
+    """Who has read and who has not, per cell: for leaders, privately. From the list it comes
+    as a new message; its own «Xem lại» (``dv:<id>:r``) refreshes it in place."""
     unit = context.require_cell()
-    document = await _visible(context, unit, args)
+    refresh = args[1:] == ["r"]
+    document = await _visible(context, unit, args[:1] if refresh else args)
     try:
         cells = await context.services.documents.read_status(document.id, unit.id)
     except DocumentNotFound:
@@ -676,8 +678,8 @@ async def read_status(context: Context, args: list[str]) -> list[Reply]:
         if cell.unread:
             names = ", ".join(reader.full_name for reader in cell.unread)
             lines.append(context.t("document.status.unread_line", names=names))
-    refresh = ((Choice(context.t("document.button.refresh"), f"dv:{document.id}"),),)
-    return [Reply("\n".join(lines), choices=refresh, replace=context.inbound.choice is not None)]
+    again = ((Choice(context.t("document.button.refresh"), f"dv:{document.id}:r"),),)
+    return [Reply("\n".join(lines), choices=again, replace=refresh)]
 
 
 async def get_document(context: Context, args: list[str]) -> list[Reply]:

@@ -124,7 +124,7 @@ async def test_reply_to_a_file_in_the_group_confirms_then_posts_with_a_read_butt
 async def test_members_tap_read_once_and_the_secretary_sees_who_has_not(
     harness: Harness, sqlite_engine: AsyncEngine
 ) -> None:
-    secretary, _, nam, _ = await cell_with_members(harness)
+    secretary, _, nam, lan = await cell_with_members(harness)
     _, post = await send_in_group(harness, secretary, "Nghị quyết")
     read = post.choices[0][0].data
     [popup] = await harness.tap(nam, read, group=GROUP)
@@ -143,6 +143,10 @@ async def test_members_tap_read_once_and_the_secretary_sees_who_has_not(
     assert "Chi bộ Khu phố 5: 1 đã đọc, 2 chưa đọc" in status.text
     assert "✅ Lê Văn Nam — 19:00, Chủ Nhật 22/11/2026" in status.text
     assert vi("document.status.unread_line", names="Phạm Thị Lan, Trần Thị Hoa") in status.text
+    assert not status.replace  # the list stays; «Xem lại» then refreshes in place
+    await harness.tap(lan, post.choices[0][0].data, group=GROUP)
+    [refreshed] = await harness.tap(secretary, buttons_of([status])[vi("document.button.refresh")])
+    assert refreshed.replace and "Chi bộ Khu phố 5: 2 đã đọc, 1 chưa đọc" in refreshed.text
 
 
 async def test_read_status_is_for_leaders_in_private_only(harness: Harness) -> None:
