@@ -5,6 +5,7 @@ a member taps it, and the secretary sees who has read it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,11 @@ from bot.app import ChiboBot, build_bot, running
 from bot.settings import Settings
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from tests.support.fake_bot_api import FakeBotApi, running_fake_bot_api
+from storage.audit import Actor
+from storage.documents import NUDGE_LEAD
+from storage.meetings import MeetingDetails
+from storage.models import MeetingKind
+from tests.support.fake_bot_api import FakeBotApi, FakeChat, FakeUser, running_fake_bot_api
 from tests.test_e2e_telegram import _found_cell, _text_has
 
 vi = Texts("vi")
@@ -43,9 +48,7 @@ async def chibo(api: FakeBotApi, tmp_path: Path, clock: ManualClock) -> AsyncIte
         yield bot
 
 
-async def test_a_pdf_in_the_group_is_confirmed_posted_and_read(
-    api: FakeBotApi, chibo: ChiboBot
-) -> None:
+async def _cell_with_a_member(api: FakeBotApi) -> tuple[FakeUser, FakeUser, FakeChat]:
     secretary, member, group = await _found_cell(api)
     mark = api.mark()
     await api.send_text(group, member, "/thamgia")
@@ -53,6 +56,13 @@ async def test_a_pdf_in_the_group_is_confirmed_posted_and_read(
     mark = api.mark()
     await api.tap(secretary, request, button_text=vi("join.button.approve"))
     await api.wait_for_callback_answer(secretary, after=mark)
+    return secretary, member, group
+
+
+async def test_a_pdf_in_the_group_is_confirmed_posted_and_read(
+    api: FakeBotApi, chibo: ChiboBot
+) -> None:
+    secretary, member, group = await _cell_with_a_member(api)
 
     upload = await api.send_document(group, secretary, "nghi-quyet.pdf", PDF, "application/pdf")
     pdf_message = upload["message"]["message_id"]
@@ -90,3 +100,60 @@ async def test_a_pdf_in_the_group_is_confirmed_posted_and_read(
     assert "Chi bộ Khu phố 5: 1 đã đọc, 1 chưa đọc" in (status.text or "")
     assert "✅ Lê Văn Nam" in (status.text or "")
     assert vi("document.status.unread_line", names="Trần Thị Hoa") in (status.text or "")
+
+
+async def test_a_protected_photo_for_a_meeting_and_the_nudge_before_it(
+    api: FakeBotApi, chibo: ChiboBot, clock: ManualClock
+) -> None:
+    secretary, member, group = await _cell_with_a_member(api)
+    services = chibo.runtime.services
+    assert services is not None
+    cell = await services.cells.cell_for_chat("telegram", str(group.id))
+    assert cell is not None
+    starts_at = clock.now() + timedelta(days=3)
+    meeting = await services.meetings.create(
+        cell_id=cell.id,
+        details=MeetingDetails(
+            MeetingKind.REGULAR, "Sinh hoạt tháng 11", starts_at, "Hội trường KP5", None, ""
+        ),
+        actor=Actor("test"),
+        now=clock.now(),
+    )
+
+    private = await api.private_chat(secretary)
+    mark = api.mark()
+    await api.send_text(private, secretary, "/tailieu")
+    await api.wait_for_message(private, _text_has(vi("document.ask_file")), after=mark)
+    mark = api.mark()
+    await api.send_photo(private, secretary, b"jpeg bytes", caption="Sơ đồ hội trường")
+    card = await api.wait_for_message(private, _text_has(vi("document.card.header")), after=mark)
+    mark = api.mark()
+    await api.tap(secretary, card, button_text=vi("document.button.protect_on"))
+    await api.wait_for_callback_answer(secretary, after=mark)
+    card = api.messages[(private.id, card.message_id)]
+    mark = api.mark()
+    await api.tap(secretary, card, button_text=vi("document.button.meeting"))
+    await api.wait_for_callback_answer(secretary, after=mark)
+    picker = api.messages[(private.id, card.message_id)]
+    mark = api.mark()
+    await api.tap(secretary, picker, callback_data=f"dm:{meeting.id}")
+    await api.wait_for_callback_answer(secretary, after=mark)
+    card = api.messages[(private.id, card.message_id)]
+    assert "Cho cuộc họp: Sinh hoạt tháng 11" in (card.text or "")
+    mark = api.mark()
+    await api.tap(secretary, card, button_text=vi("document.button.send"))
+    posted = await api.wait_for_message(group, lambda m: m.method == "sendPhoto", after=mark)
+    assert posted.data["has_protected_content"] is True
+    assert "Sơ đồ hội trường" in (posted.text or "")
+
+    # A day before the meeting the member, who has not read it, gets it privately.
+    member_chat = await api.private_chat(member)
+    mark = api.mark()
+    clock.advance(starts_at - NUDGE_LEAD - clock.now())
+    nudge = await api.wait_for_message(member_chat, lambda m: m.method == "sendPhoto", after=mark)
+    assert (nudge.text or "").startswith("🔔 Nhắc đọc tài liệu «Sơ đồ hội trường»")
+    assert nudge.data["has_protected_content"] is True
+    mark = api.mark()
+    await api.tap(member, nudge, button_text=vi("document.button.read"))
+    answer = await api.wait_for_callback_answer(member, after=mark)
+    assert answer.text == vi("document.read_recorded", title="Sơ đồ hội trường")
