@@ -185,8 +185,9 @@ async def _file_draft(
         "kind": (DocumentKind.PHOTO if attachment.is_photo else DocumentKind.FILE).value,
         "title": title,
         "file_id": attachment.file_id,
-        "file_name": attachment.file_name,
-        "mime_type": attachment.mime_type,
+        # The columns' sizes: PostgreSQL refuses what SQLite would silently keep.
+        "file_name": attachment.file_name[:255],
+        "mime_type": (attachment.mime_type or "")[:100] or None,
         "size": len(content),
         "sha256": sha256,
         "url": None,

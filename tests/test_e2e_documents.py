@@ -1,6 +1,7 @@
 """End to end over HTTP: the real PTB Application against the fake Bot API. A secretary answers a
 PDF in the group with /tailieu, confirms, the group gets the document with its «Đã đọc» button,
-a member taps it, and the secretary sees who has read it."""
+a member taps it, and the secretary sees who has read it; a protected photo for a meeting and
+its private nudge through the outbox; and how the adapter reads files off replies and captions."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from telegram import Update
 
 from bot.app import ChiboBot, build_bot, running
 from bot.settings import Settings
+from bot.telegram import to_inbound
+from handlers.core import Attachment
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
 from storage.audit import Actor
@@ -157,3 +161,60 @@ async def test_a_protected_photo_for_a_meeting_and_the_nudge_before_it(
     await api.tap(member, nudge, button_text=vi("document.button.read"))
     answer = await api.wait_for_callback_answer(member, after=mark)
     assert answer.text == vi("document.read_recorded", title="Sơ đồ hội trường")
+
+
+class _Bot:
+    """What to_inbound reads of the bot."""
+
+    id = 42
+    username = "chibo_test_bot"
+
+
+def _update(message: dict[str, object]) -> Update:
+    base = {
+        "message_id": 7,
+        "date": 0,
+        "chat": {"id": -100, "type": "supergroup", "title": "Chi bộ"},
+        "from": {"id": 5, "is_bot": False, "first_name": "Hoa"},
+    }
+    return Update.de_json({"update_id": 1, "message": {**base, **message}}, None)
+
+
+def test_to_inbound_takes_the_file_of_a_replied_message_or_a_caption_command() -> None:
+    photo_sizes = [
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 60},
+        {"file_id": "large", "file_unique_id": "l", "width": 1280, "height": 960, "file_size": 9},
+    ]
+    replied = {"message_id": 6, "date": 0, "chat": {"id": -100, "type": "supergroup"}}
+    command = {"type": "bot_command", "offset": 0, "length": 8}
+    inbound = to_inbound(
+        _update(
+            {
+                "text": "/tailieu Sơ đồ",
+                "entities": [command],
+                "reply_to_message": {**replied, "photo": photo_sizes},
+            }
+        ),
+        _Bot(),  # type: ignore[arg-type]
+    )
+    assert inbound is not None and inbound.command == "tailieu" and inbound.args == "Sơ đồ"
+    assert inbound.attachment == Attachment("large", "photo.jpg", "image/jpeg", 9, is_photo=True)
+
+    document = {"file_id": "pdf", "file_unique_id": "p", "file_name": "nq.pdf", "file_size": 3}
+    inbound = to_inbound(
+        _update(
+            {"document": document, "caption": "/tailieu Nghị quyết", "caption_entities": [command]}
+        ),
+        _Bot(),  # type: ignore[arg-type]
+    )
+    assert inbound is not None and inbound.command == "tailieu" and inbound.args == "Nghị quyết"
+    assert inbound.attachment == Attachment("pdf", "nq.pdf", None, 3)
+
+    # A plain command replying to a text message carries no file; a caption is the text.
+    inbound = to_inbound(
+        _update({"text": "/tailieu", "entities": [command], "reply_to_message": replied}),
+        _Bot(),  # type: ignore[arg-type]
+    )
+    assert inbound is not None and inbound.attachment is None
+    inbound = to_inbound(_update({"document": document, "caption": "Bản mới"}), _Bot())  # type: ignore[arg-type]
+    assert inbound is not None and inbound.command is None and inbound.text == "Bản mới"
