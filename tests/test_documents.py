@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handlers.core import Attachment, Reply, SharedFile
 from handlers.documents import classified_mark, render_nudge
 from handlers.i18n import Texts
+from handlers.meetings import render_reminder
 from scheduler.clock import ManualClock
 from storage.audit import Actor
 from storage.cells import CellRepository
@@ -219,12 +220,16 @@ async def test_private_flow_with_meeting_protection_and_nudges(
     assert all(row["due_at"] == meeting_at - NUDGE_LEAD for row in nudges)
     assert all(row["expires_at"] == meeting_at for row in nudges)
 
-    # The meeting's listing names its documents.
+    # The meeting's listing and its reminders name its documents.
     [listing] = await harness.say(nam, "/hop")
     assert vi("meeting.line.documents", titles="Kế hoạch sinh hoạt") in listing.text
+    services = harness.services
+    [reminder] = await render_reminder(
+        services.meetings, services.cells, services.documents, vi, {"meeting_id": meeting}, START
+    )
+    assert vi("meeting.line.documents", titles="Kế hoạch sinh hoạt") in reminder.text
 
     # The nudge is rendered at send time: nothing for someone who has read it by then.
-    services = harness.services
     nam_payload = next(r["payload"] for r in nudges if r["chat_id"] == nam.user_id)
     lan_payload = next(r["payload"] for r in nudges if r["chat_id"] == lan.user_id)
     await harness.tap(nam, post.choices[0][0].data, group=GROUP)
