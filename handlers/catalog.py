@@ -11,7 +11,6 @@ from handlers import (
     menu,
     profile,
     roster,
-    roster_import,
 )
 from handlers.registry import Access, Action, Command, Registry, Scope
 
@@ -180,5 +179,6 @@ def build_registry() -> Registry:
     registry.flow(documents.FILE_FLOW, documents.file_answer)
     registry.flow(documents.TITLE_FLOW, documents.title_answer)
     registry.flow(documents.CONFIRM_FLOW, documents.confirm_answer)
-    registry.flow("document", roster_import.receive_document)
+    # A private file with no question open: a roster (CSV, XLSX) or else a document to send.
+    registry.flow("document", documents.private_file)
     return registry

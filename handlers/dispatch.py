@@ -99,12 +99,7 @@ class Dispatcher:
             if flow is not None:
                 return await flow(context, pending.data)
             logger.warning("dropping an answer for unknown flow %s", pending.flow)
-        # A file sent privately with no question open is a roster; a photo never is.
-        if (
-            inbound.attachment is not None
-            and not inbound.is_group
-            and not inbound.attachment.is_photo
-        ):
+        if inbound.attachment is not None and not inbound.is_group:
             document_flow = self._registry.find_flow("document")
             if document_flow is not None:
                 return await document_flow(context, {})

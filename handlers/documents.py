@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
+from handlers import roster_import
 from handlers.context import Context, UserError
 from handlers.core import Attachment, Choice, Reply, SharedFile
 from handlers.i18n import Texts
@@ -386,6 +387,17 @@ async def file_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     return [Reply(context.t("document.error.send_file_or_link"))]
 
 
+async def private_file(context: Context, data: dict[str, object]) -> list[Reply]:
+    """A file sent privately with no question open: a CSV or XLSX is a roster to import, as
+    before; any other file or a photo is a document to send, as if after /tailieu."""
+    attachment = context.inbound.attachment
+    if attachment is None or attachment.file_name.lower().endswith(
+        roster_import.SUPPORTED_SUFFIXES
+    ):
+        return await roster_import.receive_document(context, data)
+    return await file_answer(context, data)
+
+
 async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     unit = _require_sender(context)
     title = " ".join(context.inbound.text.split())
@@ -402,7 +414,10 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
 
 
 async def confirm_answer(context: Context, data: dict[str, object]) -> list[Reply]:
-    """Text instead of a tap while the card waits: keep the draft and say what to do."""
+    """Text instead of a tap while the card waits: keep the draft and say what to do. Another
+    file replaces the draft: the sender changed their mind about which one."""
+    if context.inbound.attachment is not None:
+        return await file_answer(context, {})
     await _expect(context, CONFIRM_FLOW, data)
     return [Reply(context.t("document.tap_to_confirm"))]
 

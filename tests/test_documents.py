@@ -281,6 +281,24 @@ async def test_a_private_file_without_a_question_still_imports_the_roster(
     assert "Đã nhập 1 đảng viên" in texts_of(replies)
 
 
+async def test_any_other_private_file_starts_a_document(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, _, nam, _ = await cell_with_members(harness)
+    [question] = await harness.send_file(secretary, "nghi-quyet.pdf", PDF)
+    assert question.text == vi("document.ask_title")
+    [card] = await harness.say(secretary, "Nghị quyết")
+    assert vi("document.card.header") in card.text
+    photo = attach(harness, "photo.jpg", b"jpeg", photo=True)
+    [card] = await harness.say(secretary, "Ảnh", attachment=photo)
+    assert vi("document.card.title", title="Ảnh") in card.text
+    [refused] = await harness.send_file(nam, "cua-toi.pdf", b"pdf")
+    assert refused.text == vi("document.error.leader_only")
+    [refused] = await harness.send_file(nam, "danh-sach.csv", b"Ho va ten\nA\n")
+    assert refused.text == vi("import.secretary_only")
+    assert await count(sqlite_engine, documents) == 0
+
+
 async def test_discard_leaves_nothing(harness: Harness, sqlite_engine: AsyncEngine) -> None:
     secretary, _, _, _ = await cell_with_members(harness)
     await harness.say(secretary, "/tailieu https://example.org/a.pdf Tài liệu A")
