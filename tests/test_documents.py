@@ -562,3 +562,85 @@ async def test_repository_dedupes_reads_once_and_searches(engine: AsyncEngine) -
         await repo.mark_read(
             document_id=created.id, member_id=1, cell_id=committee.id + 1, actor=actor, now=START
         )
+
+
+async def test_repository_reads_status_and_nudges(engine: AsyncEngine) -> None:
+    cells = CellRepository(engine)
+    repo = DocumentRepository(engine)
+    cell, secretary = await cells.found_cell(
+        platform="telegram",
+        chat_id="-100",
+        chat_title="Nhóm",
+        cell_name="Chi bộ 1",
+        timezone="Asia/Ho_Chi_Minh",
+        secretary_name="Trần Thị Hoa",
+        secretary_user_id="11",
+        now=START,
+    )
+    other, _ = await cells.found_cell(
+        platform="telegram",
+        chat_id="-200",
+        chat_title="Nhóm 2",
+        cell_name="Chi bộ 2",
+        timezone="Asia/Ho_Chi_Minh",
+        secretary_name="Đỗ Văn Bình",
+        secretary_user_id="22",
+        now=START,
+    )
+    meeting_at = START + timedelta(hours=12)
+    meeting_id = await insert_meeting(engine, cell.id, meeting_at, title="Họp")
+    actor = Actor("test")
+    new = NewDocument(
+        kind=DocumentKind.FILE,
+        title="Nghị quyết",
+        sha256="b" * 64,
+        platform="telegram",
+        file_name="nq.pdf",
+        platform_file_id="file-1",
+        meeting_id=meeting_id,
+    )
+    with pytest.raises(DocumentNotFound):  # the meeting is not one of the target cells'
+        await repo.create(
+            unit_id=other.id,
+            new=new,
+            target_cell_ids=[other.id],
+            sender_member_id=None,
+            actor=actor,
+            now=START,
+        )
+    document = await repo.create(
+        unit_id=cell.id,
+        new=new,
+        target_cell_ids=[cell.id],
+        sender_member_id=secretary.id,
+        actor=actor,
+        now=START,
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(outbox))).mappings().all()
+    [nudge] = [row for row in rows if row["payload"]["type"] == NUDGE_PAYLOAD]
+    assert nudge["chat_id"] == "11" and nudge["due_at"] == START  # less than a day ahead
+    assert nudge["expires_at"] == meeting_at
+    assert await repo.titles_for_meeting(meeting_id) == ["Nghị quyết"]
+
+    later = START + timedelta(minutes=3)
+    first = await repo.mark_read(
+        document_id=document.id, member_id=secretary.id, cell_id=cell.id, actor=actor, now=START
+    )
+    again = await repo.mark_read(
+        document_id=document.id, member_id=secretary.id, cell_id=cell.id, actor=actor, now=later
+    )
+    assert first == (START, True) and again == (START, False)
+    assert await repo.has_read(document.id, secretary.id)
+    [status] = await repo.read_status(document.id, cell.id)
+    assert [r.full_name for r in status.read] == ["Trần Thị Hoa"] and status.unread == ()
+    with pytest.raises(DocumentNotFound):
+        await repo.read_status(document.id, other.id)
+    with pytest.raises(DocumentNotFound):
+        await repo.mark_read(
+            document_id=document.id,
+            member_id=secretary.id,
+            cell_id=other.id,
+            actor=actor,
+            now=START,
+        )
