@@ -41,6 +41,7 @@ from handlers.catalog import build_registry
 from handlers.context import Services
 from handlers.core import Reply
 from handlers.dispatch import Dispatcher
+from handlers.documents import render_nudge
 from handlers.i18n import LANGUAGES, Texts, texts_for
 from handlers.meetings import render_reminder
 from handlers.registry import Registry, Scope
@@ -53,6 +54,7 @@ from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
+from storage.documents import NUDGE_PAYLOAD, DocumentRepository
 from storage.feedback import FeedbackRepository
 from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
 from storage.members import MemberRepository
@@ -95,6 +97,7 @@ class Runtime:
             meetings=MeetingRepository(engine),
             attendance=AttendanceRepository(engine),
             absences=AbsenceRepository(engine),
+            documents=DocumentRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
@@ -116,7 +119,22 @@ class Runtime:
 
         async def reminder(row: OutboxRow) -> list[Reply]:
             return await render_reminder(
-                services.meetings, services.cells, self.texts, row.payload, self.clock.now()
+                services.meetings,
+                services.cells,
+                services.documents,
+                self.texts,
+                row.payload,
+                self.clock.now(),
+            )
+
+        async def nudge(row: OutboxRow) -> list[Reply]:
+            return await render_nudge(
+                services.documents,
+                services.meetings,
+                services.cells,
+                self.texts,
+                row.payload,
+                self.clock.now(),
             )
 
         async def tell_secretary(row: OutboxRow) -> None:
@@ -144,7 +162,7 @@ class Runtime:
         dispatcher = OutboxDispatcher(
             OutboxRepository(engine),
             TelegramSender(bot, texts=self.texts),
-            {REMINDER_PAYLOAD: reminder},
+            {REMINDER_PAYLOAD: reminder, NUDGE_PAYLOAD: nudge},
             self.clock,
             default_worker_id(),
             lease=timedelta(seconds=self.settings.outbox_lease_seconds),

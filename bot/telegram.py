@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
 
 from telegram import (
@@ -13,6 +14,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    MessageEntity,
     ReplyParameters,
     Update,
 )
@@ -47,16 +49,42 @@ class TelegramGateway:
         return bytes(await file.download_as_bytearray())
 
 
-def _command_of(message: Message, bot_username: str) -> tuple[str, str] | None:
-    """(command, arguments) when the message starts with a command meant for us."""
-    text = message.text or ""
-    entity = next(iter(message.entities), None)
+def _command_of(
+    text: str, entities: Sequence[MessageEntity], bot_username: str
+) -> tuple[str, str] | None:
+    """(command, arguments) when ``text`` (a message or a caption) starts with a command
+    meant for us."""
+    entity = next(iter(entities), None)
     if entity is None or entity.type != MessageEntityType.BOT_COMMAND or entity.offset != 0:
         return None
     name, _, addressee = text[1 : entity.length].partition("@")
     if addressee and addressee.lower() != bot_username.lower():
         return None  # addressed to another bot in the same group
     return name.lower(), text[entity.length :].strip()
+
+
+def _attachment_of(message: Message | None) -> Attachment | None:
+    """The file a message carries: a document, or a photo at its largest size."""
+    if message is None:
+        return None
+    if message.document is not None:
+        document = message.document
+        return Attachment(
+            file_id=document.file_id,
+            file_name=document.file_name or "file",
+            mime_type=document.mime_type,
+            size=document.file_size,
+        )
+    if message.photo:
+        photo = max(message.photo, key=lambda size: size.width * size.height)
+        return Attachment(
+            file_id=photo.file_id,
+            file_name="photo.jpg",
+            mime_type="image/jpeg",
+            size=photo.file_size,
+            is_photo=True,
+        )
+    return None
 
 
 def to_inbound(update: Update, bot: Bot) -> Inbound | None:
@@ -83,21 +111,46 @@ def to_inbound(update: Update, bot: Bot) -> Inbound | None:
         return None
     replied = message.reply_to_message
     reply_to_bot = bool(replied and replied.from_user and replied.from_user.id == bot.id)
-    if message.document is not None:
-        document = message.document
-        attachment = Attachment(
-            file_id=document.file_id,
-            file_name=document.file_name or "file",
-            mime_type=document.mime_type,
-            size=document.file_size,
-        )
-        return replace(base, attachment=attachment, reply_to_bot=reply_to_bot)
+    attachment = _attachment_of(message)
+    if attachment is not None:
+        # A caption may carry a command ("/tailieu Title" sent with the file itself).
+        caption = message.caption or ""
+        command = _command_of(caption, message.caption_entities, bot.username)
+        if command is not None:
+            name, args = command
+            return replace(base, text=caption, command=name, args=args, attachment=attachment)
+        return replace(base, text=caption, attachment=attachment, reply_to_bot=reply_to_bot)
     text = message.text or ""
-    command = _command_of(message, bot.username)
+    command = _command_of(text, message.entities, bot.username)
     if command is not None:
         name, args = command
-        return replace(base, text=text, command=name, args=args)
+        # A command answering a message with a file acts on that file ("/tailieu Title"
+        # as a reply to a PDF in the group).
+        return replace(base, text=text, command=name, args=args, attachment=_attachment_of(replied))
     return replace(base, text=text, reply_to_bot=reply_to_bot)
+
+
+async def send_shared_file(
+    bot: Bot, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None
+) -> bool:
+    """Re-send ``reply.shared_file`` by its id, with the text as caption and the buttons under
+    it when the text fits a caption. Returns whether the text went with the file."""
+    shared = reply.shared_file
+    if shared is None:
+        return False
+    fits = len(reply.text) <= MessageLimit.CAPTION_LENGTH
+    caption = reply.text if fits and reply.text else None
+    keyboard = markup if fits else None
+    protect = reply.protect_content or None
+    if shared.is_photo:
+        await bot.send_photo(
+            chat_id, shared.file_id, caption=caption, reply_markup=keyboard, protect_content=protect
+        )
+    else:
+        await bot.send_document(
+            chat_id, shared.file_id, caption=caption, reply_markup=keyboard, protect_content=protect
+        )
+    return fits
 
 
 class TelegramAdapter:
@@ -159,6 +212,14 @@ class TelegramAdapter:
         chat_id = reply.chat_id or (str(origin.id) if origin else None)
         if chat_id is None:
             return
+        try:
+            await self._send_to(bot, update, chat_id, reply)
+        except Forbidden:
+            # The person never opened a private chat with the bot, or blocked it.
+            logger.info("chat %s does not accept messages from the bot", chat_id)
+
+    async def _send_to(self, bot: Bot, update: Update, chat_id: str, reply: Reply) -> None:
+        origin = update.effective_chat
         same_chat = origin is not None and chat_id == str(origin.id)
         if reply.file is not None:
             await bot.send_document(
@@ -167,6 +228,8 @@ class TelegramAdapter:
                 filename=reply.file.file_name,
                 caption=reply.file.caption or None,
             )
+        if await send_shared_file(bot, chat_id, reply, self._keyboard(reply, bot.username)):
+            return
         chunks = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
         for position, chunk in enumerate(chunks):
             last = position == len(chunks) - 1
@@ -181,14 +244,13 @@ class TelegramAdapter:
                     )
             elif last:
                 markup = self._keyboard(reply, bot.username)
-            try:
-                await bot.send_message(
-                    chat_id, chunk, reply_markup=markup, reply_parameters=reply_to
-                )
-            except Forbidden:
-                # The person never opened a private chat with the bot, or blocked it.
-                logger.info("chat %s does not accept messages from the bot", chat_id)
-                return
+            await bot.send_message(
+                chat_id,
+                chunk,
+                reply_markup=markup,
+                reply_parameters=reply_to,
+                protect_content=reply.protect_content or None,
+            )
 
     def _keyboard(self, reply: Reply, bot_username: str | None) -> InlineKeyboardMarkup | None:
         rows = [

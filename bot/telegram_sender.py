@@ -20,6 +20,7 @@ from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
+from bot.telegram import send_shared_file
 from handlers.core import Platform, Reply, split_text
 from handlers.i18n import Texts
 from scheduler.dispatcher import ChatUnavailable, RetryLater
@@ -96,6 +97,8 @@ class TelegramSender:
                 filename=reply.file.file_name,
                 caption=reply.file.caption or None,
             )
+        if await send_shared_file(self._bot, target, reply, self._keyboard(reply)):
+            return
         if not reply.text.strip():
             return
         chunks = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
@@ -103,7 +106,9 @@ class TelegramSender:
             markup: InlineKeyboardMarkup | ForceReply | None = None
             if position == len(chunks) - 1:
                 markup = ForceReply(selective=True) if reply.ask_text else self._keyboard(reply)
-            await self._bot.send_message(target, chunk, reply_markup=markup)
+            await self._bot.send_message(
+                target, chunk, reply_markup=markup, protect_content=reply.protect_content or None
+            )
 
     def _keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:
         rows = [

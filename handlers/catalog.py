@@ -7,12 +7,12 @@ from handlers import (
     attendance,
     calendar_ics,
     cells,
+    documents,
     feedback,
     meetings,
     menu,
     profile,
     roster,
-    roster_import,
 )
 from handlers.registry import Access, Action, Command, Registry, Scope
 
@@ -203,6 +203,31 @@ def build_registry() -> Registry:
     registry.flow(absences.REASON_FLOW, absences.reason_answer)
     registry.flow(absences.CONFIRM_FLOW, absences.confirm_answer)
 
+    # Documents: leaders (or a committee office, for its cells) send a file or a link, which
+    # reaches the groups only after «Gửi» on the card; everyone lists and searches, members
+    # confirm reading with «Đã đọc» (in the group or in the private nudge), leaders see who
+    # has read privately. Card buttons stay with leaders; the draft is theirs alone.
+    registry.command(
+        Command(
+            "tailieu",
+            "docs",
+            documents.documents_command,
+            Access.MEMBER,
+            Scope.ANY,
+            "document.cmd",
+        )
+    )
+    for prefix, handler in (
+        ("dk", documents.decide),
+        ("dm", documents.pick_meeting),
+        ("dp", documents.toggle_protect),
+        ("dt", documents.toggle_target),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY))
+    registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY))
+    registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE))
+    registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE))
+
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)
     registry.flow(profile.EDIT_FLOW, profile.edit_field_answer)
@@ -210,5 +235,9 @@ def build_registry() -> Registry:
     registry.flow(meetings.TITLE_FLOW, meetings.title_answer)
     registry.flow(meetings.CONFIRM_FLOW, meetings.confirm_answer)
     registry.flow(meetings.EDIT_FLOW, meetings.edit_answer)
-    registry.flow("document", roster_import.receive_document)
+    registry.flow(documents.FILE_FLOW, documents.file_answer)
+    registry.flow(documents.TITLE_FLOW, documents.title_answer)
+    registry.flow(documents.CONFIRM_FLOW, documents.confirm_answer)
+    # A private file with no question open: a roster (CSV, XLSX) or else a document to send.
+    registry.flow("document", documents.private_file)
     return registry

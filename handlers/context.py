@@ -14,6 +14,7 @@ from storage.absences import AbsenceRepository
 from storage.attendance import AttendanceRepository
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
+from storage.documents import DocumentRepository
 from storage.feedback import FeedbackRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
@@ -39,6 +40,7 @@ class Services:
     meetings: MeetingRepository
     attendance: AttendanceRepository
     absences: AbsenceRepository
+    documents: DocumentRepository
     audit: AuditRepository
     pending: PendingInputRepository
     feedback: FeedbackRepository

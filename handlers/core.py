@@ -28,6 +28,8 @@ class Attachment:
     file_name: str
     mime_type: str | None
     size: int | None
+    # A platform photo (compressed image) rather than a file: it is re-sent as a photo.
+    is_photo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,14 @@ class OutboundFile:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file the platform already holds, re-sent by its id (no new upload)."""
+
+    file_id: str
+    is_photo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Something to say. ``chat_id`` None means the chat the inbound came from.
 
@@ -83,6 +93,8 @@ class Reply:
     ``replace`` edits the message whose button was tapped instead of sending a new one.
     ``popup`` shows the text only to the person who tapped (a Telegram callback answer);
     platforms without that send it as an ordinary message.
+    ``shared_file`` re-sends a file the platform holds, with ``text`` as its caption and the
+    choices under it; ``protect_content`` asks the platform to forbid forwarding and saving.
     """
 
     text: str
@@ -93,6 +105,8 @@ class Reply:
     replace: bool = False
     popup: bool = False
     file: OutboundFile | None = None
+    shared_file: SharedFile | None = None
+    protect_content: bool = False
 
 
 def split_text(text: str, limit: int) -> list[str]:

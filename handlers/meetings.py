@@ -4,6 +4,7 @@ reminder text the outbox sends."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlparse
@@ -15,6 +16,7 @@ from handlers.fields import fold
 from handlers.i18n import Texts
 from handlers.vi_datetime import DateTimeProblem, parse_when
 from storage.cells import CellRepository
+from storage.documents import DocumentRepository
 from storage.meetings import Meeting, MeetingDetails, MeetingRepository, SeriesPattern
 from storage.models import MeetingKind, MeetingStatus, OrgUnit, SeriesRule
 
@@ -36,7 +38,9 @@ def _zone(cell: OrgUnit) -> ZoneInfo:
     return ZoneInfo(cell.timezone)
 
 
-def describe(texts: Texts, details: MeetingDetails, zone: ZoneInfo) -> str:
+def describe(
+    texts: Texts, details: MeetingDetails, zone: ZoneInfo, documents: Sequence[str] = ()
+) -> str:
     lines = [
         texts(
             "meeting.line.title", title=details.title, kind=texts(f"meeting.kind.{details.kind}")
@@ -48,7 +52,10 @@ def describe(texts: Texts, details: MeetingDetails, zone: ZoneInfo) -> str:
         lines.append(texts("meeting.line.link", link=details.online_url))
     if details.agenda:
         lines.append(texts("meeting.line.agenda", agenda=details.agenda))
-    lines.append(texts("meeting.line.documents_none"))
+    if documents:
+        lines.append(texts("meeting.line.documents", titles="; ".join(documents)))
+    else:
+        lines.append(texts("meeting.line.documents_none"))
     return "\n".join(lines)
 
 
@@ -389,7 +396,8 @@ async def list_command(context: Context) -> list[Reply]:
     leads = context.actor is not None and context.actor.leads
     replies = []
     for meeting in coming:
-        text = describe(texts, meeting.details, _zone(cell))
+        titles = await context.services.documents.titles_for_meeting(meeting.id)
+        text = describe(texts, meeting.details, _zone(cell), titles)
         if meeting.series_id is not None:
             text += "\n" + context.t("meeting.line.series")
         choices: tuple[tuple[Choice, ...], ...] = ()
@@ -607,6 +615,7 @@ async def toggle_private(context: Context, args: list[str]) -> list[Reply]:
 async def render_reminder(
     meetings: MeetingRepository,
     cells: CellRepository,
+    documents: DocumentRepository,
     texts: Texts,
     payload: dict[str, object],
     now: datetime,
@@ -630,4 +639,5 @@ async def render_reminder(
     else:
         remaining = texts("reminders.minutes", n=minutes)
     header = texts("reminders.header", remaining=remaining)
-    return [Reply(header + "\n" + describe(texts, meeting.details, zone))]
+    titles = await documents.titles_for_meeting(meeting.id)
+    return [Reply(header + "\n" + describe(texts, meeting.details, zone, titles))]

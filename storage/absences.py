@@ -16,6 +16,7 @@ from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
+from storage.db import reading
 from storage.errors import StorageConflict
 from storage.models import (
     AbsenceReason,
@@ -217,7 +218,7 @@ class AbsenceRepository:
             .order_by(meetings.c.starts_at, meetings.c.id)
             .limit(limit)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return [_meeting(row) for row in await connection.execute(query)]
 
     async def recent_meetings(
@@ -233,13 +234,13 @@ class AbsenceRepository:
             .order_by(meetings.c.starts_at.desc())
             .limit(limit)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             ahead = [_meeting(row) for row in await connection.execute(coming)]
             behind = [_meeting(row) for row in await connection.execute(past)]
         return [*ahead, *behind]
 
     async def get(self, cell_id: int, absence_id: int) -> Absence:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return await self._get(connection, cell_id, absence_id)
 
     async def for_meeting(self, cell_id: int, meeting_id: int) -> list[Absence]:
@@ -249,7 +250,7 @@ class AbsenceRepository:
             .where(absences.c.org_unit_id == cell_id, absences.c.meeting_id == meeting_id)
             .order_by(absences.c.requested_at, absences.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return [_absence(row) for row in (await connection.execute(query)).mappings()]
 
     async def mine(self, cell_id: int, member_id: int, now: datetime) -> list[Absence]:
@@ -265,7 +266,7 @@ class AbsenceRepository:
             )
             .order_by(meetings.c.starts_at, absences.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return [_absence(row) for row in (await connection.execute(query)).mappings()]
 
     async def leader_accounts(self, cell_id: int, platform: str) -> dict[str, int]:
@@ -281,7 +282,7 @@ class AbsenceRepository:
             )
             .order_by(members.c.role.desc(), identities.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return {str(row[0]): int(row[1]) for row in await connection.execute(query)}
 
     async def member_accounts(self, member_id: int, platform: str) -> list[str]:
@@ -290,7 +291,7 @@ class AbsenceRepository:
             .where(identities.c.member_id == member_id, identities.c.platform == platform)
             .order_by(identities.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return [str(value) for value in (await connection.execute(query)).scalars()]
 
     async def history(
@@ -313,7 +314,7 @@ class AbsenceRepository:
             members.c.state == MemberState.ACTIVE,
             members.c.status.in_((MemberStatus.OFFICIAL, MemberStatus.PROBATIONARY)),
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             past = [(row.id, row.starts_at) for row in await connection.execute(closed)]
             states: dict[int, dict[int, AttendanceState]] = {mid: {} for mid, _ in past}
             if past:

@@ -157,6 +157,8 @@ class AttendanceMode(StrEnum):
 
 class DocumentKind(StrEnum):
     FILE = "file"
+    # A Telegram photo: re-sent with sendPhoto, since its file id is not a document's.
+    PHOTO = "photo"
     LINK = "link"
 
 

@@ -234,14 +234,19 @@ async def test_reminder_text_is_current_and_silent_when_cancelled(
     services = harness.services
     at = datetime(2026, 12, 15, 10, 30, tzinfo=UTC)
     [reply] = await render_reminder(
-        services.meetings, services.cells, vi, {"meeting_id": meeting.id}, at
+        services.meetings, services.cells, services.documents, vi, {"meeting_id": meeting.id}, at
     )
     assert reply.text.startswith(vi("reminders.header", remaining="2 giờ"))
     assert "https://meet.example.org/kp5" in reply.text and "Thứ Ba 15/12/2026" in reply.text
     late = datetime(2026, 12, 15, 12, 31, tzinfo=UTC)
     assert (
         await render_reminder(
-            services.meetings, services.cells, vi, {"meeting_id": meeting.id}, late
+            services.meetings,
+            services.cells,
+            services.documents,
+            vi,
+            {"meeting_id": meeting.id},
+            late,
         )
         == []
     )

@@ -313,6 +313,8 @@ class FakeFile:
     file_name: str
     mime_type: str
     file_path: str
+    # Sent as a photo: Telegram refuses its id in sendDocument and a document's in sendPhoto.
+    is_photo: bool = False
 
     @property
     def file_size(self) -> int:
@@ -328,6 +330,18 @@ class FakeFile:
             "mime_type": self.mime_type,
             "file_size": self.file_size,
         }
+
+    def photo_json(self) -> list[JSONDict]:
+        """The Bot API ``PhotoSize`` array (one size: the fake does not resize)."""
+        return [
+            {
+                "file_id": self.file_id,
+                "file_unique_id": self.file_unique_id,
+                "width": 1280,
+                "height": 960,
+                "file_size": self.file_size,
+            }
+        ]
 
     def file_json(self) -> JSONDict:
         """The Bot API ``File`` object returned by ``getFile``."""
@@ -1298,6 +1312,25 @@ class FakeBotApi:
         stored = self._new_user_message(target, user, fields, reply_to_message)
         return self._deliver_message(target, stored)
 
+    async def send_photo(
+        self,
+        chat: FakeChat | int,
+        user: FakeUser,
+        content: bytes,
+        *,
+        caption: str | None = None,
+        reply_to_message: StoredMessage | Mapping[str, Any] | int | None = None,
+    ) -> JSONDict:
+        """``user`` sends a picture (compressed, as a photo rather than a file)."""
+        target = self._resolve_chat(chat)
+        self._check_user_can_post(target, user)
+        fake_file = self._register_file(content, "photo.jpg", "image/jpeg", is_photo=True)
+        fields: JSONDict = {"photo": fake_file.photo_json()}
+        if caption:
+            fields["caption"] = caption
+        stored = self._new_user_message(target, user, fields, reply_to_message)
+        return self._deliver_message(target, stored)
+
     async def tap(
         self,
         user: FakeUser,
@@ -1707,7 +1740,9 @@ class FakeBotApi:
             return target is None or target.lower() == self.bot_username.lower()
         return False
 
-    def _register_file(self, content: bytes, file_name: str, mime_type: str) -> FakeFile:
+    def _register_file(
+        self, content: bytes, file_name: str, mime_type: str, *, is_photo: bool = False
+    ) -> FakeFile:
         number = next(self._file_numbers)
         suffix = re.sub(r"[^A-Za-z0-9.]", "", PurePosixPath(file_name).suffix)[:10]
         fake_file = FakeFile(
@@ -1716,7 +1751,8 @@ class FakeBotApi:
             content=content,
             file_name=file_name,
             mime_type=mime_type,
-            file_path=f"documents/file_{number}{suffix}",
+            file_path=f"{'photos' if is_photo else 'documents'}/file_{number}{suffix}",
+            is_photo=is_photo,
         )
         self.files[fake_file.file_id] = fake_file
         self._files_by_path[fake_file.file_path] = fake_file
@@ -2048,6 +2084,7 @@ class FakeBotApi:
             "deleteMessages": self._delete_messages,
             "answerCallbackQuery": self._answer_callback_query,
             "sendDocument": self._send_document,
+            "sendPhoto": self._send_photo,
             "getFile": self._get_file,
             "sendChatAction": self._send_chat_action,
             "sendPoll": self._send_poll,
@@ -2289,6 +2326,8 @@ class FakeBotApi:
             fake_file = self._register_file(upload.content, upload.filename, upload.content_type)
         elif isinstance(reference, str) and reference in self.files:
             fake_file = self.files[reference]
+            if fake_file.is_photo:
+                raise _bad_request("type of file mismatch")
         elif reference:
             raise _bad_request("wrong file identifier/HTTP URL specified")
         else:
@@ -2300,6 +2339,26 @@ class FakeBotApi:
         if entities:
             fields["caption_entities"] = entities
         return self._new_bot_message(chat, params, "sendDocument", fields).data
+
+    async def _send_photo(self, params: Params, files: dict[str, UploadedFile]) -> JSONDict:
+        """By ``file_id`` only: the bot re-sends photos people sent, it never uploads them."""
+        chat = self._chat_param(params)
+        self._check_can_send(chat)
+        reference = params.get("photo")
+        if not isinstance(reference, str) or not reference:
+            raise _bad_request("there is no photo in the request")
+        fake_file = self.files.get(reference)
+        if fake_file is None:
+            raise _bad_request("wrong file identifier/HTTP URL specified")
+        if not fake_file.is_photo:
+            raise _bad_request("type of file mismatch")
+        caption, entities = self._format(params, "caption", caption=True)
+        fields: JSONDict = {"photo": fake_file.photo_json()}
+        if caption:
+            fields["caption"] = caption
+        if entities:
+            fields["caption_entities"] = entities
+        return self._new_bot_message(chat, params, "sendPhoto", fields).data
 
     async def _get_file(self, params: Params, files: dict[str, UploadedFile]) -> JSONDict:
         fake_file = self.files.get(_opt_str(params, "file_id") or "")

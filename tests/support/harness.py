@@ -19,6 +19,7 @@ from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
+from storage.documents import DocumentRepository
 from storage.feedback import FeedbackRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
@@ -54,6 +55,7 @@ class Harness:
             meetings=MeetingRepository(engine),
             attendance=AttendanceRepository(engine),
             absences=AbsenceRepository(engine),
+            documents=DocumentRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),

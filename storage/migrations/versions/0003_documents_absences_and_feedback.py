@@ -118,7 +118,7 @@ def upgrade() -> None:
         sa.Column("protect_content", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("sender_member_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("kind IN ('file', 'link')", name=op.f("ck_documents_kind")),
+        sa.CheckConstraint("kind IN ('file', 'photo', 'link')", name=op.f("ck_documents_kind")),
         sa.ForeignKeyConstraint(
             ["meeting_id"],
             ["meetings.id"],
