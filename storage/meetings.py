@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,15 @@ from storage.db import reading
 from storage.errors import StorageConflict
 from storage.models import MeetingKind, MeetingStatus, MemberState, SeriesRule
 from storage.outbox import NewOutboxRow, cancel_pending, enqueue
-from storage.schema import chats, identities, meeting_series, meetings, members, org_units
+from storage.schema import (
+    chats,
+    identities,
+    meeting_series,
+    meetings,
+    members,
+    org_units,
+    outbox,
+)
 
 # 3 days, 1 day and 2 hours before, unless the cell chose otherwise.
 DEFAULT_OFFSETS_MINUTES = (3 * 24 * 60, 24 * 60, 120)
@@ -93,6 +101,12 @@ def _meeting(row: Any) -> Meeting:
     )
 
 
+def reminder_key_prefix(meeting_id: int, starts_at: datetime) -> str:
+    """What every reminder key of the meeting at this start time begins with (in UTC, so the
+    same start read back from the database gives the same key)."""
+    return f"meeting:{meeting_id}:{starts_at.astimezone(UTC):%Y%m%dT%H%M}:"
+
+
 def reminder_rows(
     meeting_id: int,
     cell_id: int,
@@ -103,7 +117,7 @@ def reminder_rows(
 ) -> list[NewOutboxRow]:
     """One row per (offset, chat) still ahead of ``now``. The key names the start time, so a
     moved meeting gets fresh rows while the old ones are cancelled."""
-    stamp = starts_at.strftime("%Y%m%dT%H%M")
+    prefix = reminder_key_prefix(meeting_id, starts_at)
     rows = []
     for offset in sorted(set(offsets_minutes), reverse=True):
         due = starts_at - timedelta(minutes=offset)
@@ -112,7 +126,7 @@ def reminder_rows(
         for platform, chat_id in targets:
             rows.append(
                 NewOutboxRow(
-                    dedupe_key=f"meeting:{meeting_id}:{stamp}:{offset}:{platform}:{chat_id}",
+                    dedupe_key=f"{prefix}{offset}:{platform}:{chat_id}",
                     platform=platform,
                     chat_id=chat_id,
                     due_at=due,
@@ -524,9 +538,22 @@ class MeetingRepository:
         offsets = await self._offsets(connection, cell_id)
         targets = await self._targets(connection, cell_id)
         wanted = reminder_rows(meeting_id, cell_id, starts_at, offsets, targets, now)
-        await self._cancel_reminders(
-            connection, meeting_id, keep=[row.dedupe_key for row in wanted], now=now
-        )
+        # A reminder that fell due but is not out yet (the bot was down, or the next tick has
+        # not come) is not planned again, yet it must still go out: keep it, unless it was
+        # for another start time.
+        overdue = (
+            await connection.execute(
+                select(outbox.c.dedupe_key).where(
+                    outbox.c.meeting_id == meeting_id,
+                    outbox.c.due_at <= now,
+                    outbox.c.dedupe_key.startswith(
+                        reminder_key_prefix(meeting_id, starts_at), autoescape=True
+                    ),
+                )
+            )
+        ).scalars()
+        keep = [row.dedupe_key for row in wanted] + list(overdue)
+        await self._cancel_reminders(connection, meeting_id, keep=keep, now=now)
         await enqueue(connection, wanted, now)
 
     async def _replan_cell(self, connection: AsyncConnection, cell_id: int, now: datetime) -> None:

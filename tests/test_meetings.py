@@ -250,3 +250,24 @@ async def test_reminder_text_is_current_and_silent_when_cancelled(
         )
         == []
     )
+
+
+async def test_a_reminder_that_fell_due_while_the_bot_was_down_survives_the_restart(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    """Start-up re-plans every future meeting; a reminder already due but not yet sent is not
+    in the new plan, and must not be cancelled by it (found by bench/fanout.py)."""
+    secretary = await _secretary(harness)
+    await _schedule(harness, secretary, "15/12 19:30 Hội trường")
+    starts = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
+    clock = harness.services.clock
+    assert isinstance(clock, ManualClock)
+    # The 2-hour reminder is half an hour overdue.
+    clock.advance(starts - timedelta(minutes=90) - clock.now())
+    await harness.services.meetings.reconcile(clock.now())
+    overdue = await _rows(
+        sqlite_engine,
+        outbox.c.status == OutboxStatus.PENDING,
+        outbox.c.due_at == starts - timedelta(hours=2),
+    )
+    assert [row["chat_id"] for row in overdue] == [GROUP]
