@@ -91,6 +91,8 @@ class TickResult:
     expired: int = 0
     # Claimed but handed back untried: the lease ran short, a flood wait, or a stop.
     left: int = 0
+    # The batch was full, so more rows are probably due: tick again without waiting.
+    more: bool = False
 
 
 Outcome = Literal["sent", "retried", "failed", "expired"]
@@ -182,7 +184,7 @@ class OutboxDispatcher:
                 failed += 1
             else:
                 expired += 1
-        return TickResult(sent, retried, failed, expired)
+        return TickResult(sent, retried, failed, expired, more=len(rows) == self._batch)
 
     async def _deliver(self, row: OutboxRow, now: datetime) -> Outcome:
         if row.expires_at is not None and row.expires_at <= now:

@@ -58,7 +58,11 @@ class OutboxRunner:
     async def _run(self) -> None:
         self._idle.clear()
         try:
+            # A full batch means a backlog (a fan-out): drain it at the rate limiter's pace
+            # instead of waiting an interval between batches.
             self.last_result = await self._dispatcher.tick()
+            while self.last_result.more:
+                self.last_result = await self._dispatcher.tick()
         except Exception as error:
             # Storage trouble (database locked or unreachable): the next tick tries again.
             # The message is left out: it may quote SQL parameters.

@@ -606,3 +606,19 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def test_a_backlog_drains_batch_after_batch_without_waiting_an_interval(
+    sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    sender = RecordingSender()
+    await add(sqlite_engine, [text_row(f"r{i:02}", START) for i in range(25)])
+    # An hour between ticks: only the first tick (at start) can run within the test.
+    runner = start_outbox(dispatcher(sqlite_engine, sender, clock, batch=10), 3600)
+    try:
+        await wait_for(lambda: len(sender.sent) == 25)
+    finally:
+        await runner.stop()
+    assert runner.ticks == 1
+    assert runner.last_result is not None and not runner.last_result.more
+    assert sender.texts() == [f"message r{i:02}" for i in range(25)]
