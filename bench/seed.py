@@ -124,6 +124,8 @@ def meeting_row(
         "place": "Hội trường khu phố",
         "agenda": "Thông báo tình hình\nKiểm điểm công tác tháng",
         "status": MeetingStatus.SCHEDULED,
+        "checkin_opened_at": None,
+        "checkin_closed_at": None,
         "created_at": now,
         "updated_at": now,
     }

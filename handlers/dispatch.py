@@ -11,7 +11,7 @@ from handlers.core import Inbound, Reply
 from handlers.registry import Access, Registry, Scope
 from storage.crypto import PersonalDataKeyMissing, PersonalDataUnreadable
 from storage.errors import AlreadyRegistered, ChatAlreadyLinked, MemberNotFound, NotPending
-from storage.models import Member, MemberState, OrgUnit, Role
+from storage.models import Member, MemberState, Role
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +69,9 @@ class Dispatcher:
             return [Reply(texts(ERROR_KEYS[type(error)]), popup=inbound.choice is not None)]
 
     async def _context(self, inbound: Inbound, gateway: PlatformGateway) -> Context:
-        members = self._services.members
-        actor = await members.by_identity(inbound.platform, inbound.user_id)
-        cell: OrgUnit | None
-        if inbound.is_group:
-            cell = await self._services.cells.cell_for_chat(inbound.platform, inbound.chat_id)
-            if actor is not None and (cell is None or actor.cell_id != cell.id):
-                # Membership counts only in one's own cell's group: a member of cell A is a
-                # stranger in cell B's group and sees nothing of either there.
-                actor = None
-        else:
-            cell = await self._services.cells.get(actor.cell_id) if actor else None
+        actor, cell = await self._services.members.whereabouts(
+            inbound.platform, inbound.user_id, inbound.chat_id if inbound.is_group else None
+        )
         return Context(inbound, self._services, gateway, actor, cell)
 
     async def _route(self, context: Context) -> list[Reply]:

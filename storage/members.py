@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
+from storage.cells import org_unit_from_row
 from storage.crypto import FieldCipher
 from storage.db import reading
 from storage.errors import AlreadyRegistered, MemberNotFound, NotPending
@@ -18,12 +19,13 @@ from storage.models import (
     Member,
     MemberState,
     MemberStatus,
+    OrgUnit,
     PersonalData,
     PersonalField,
     Role,
     RosterRow,
 )
-from storage.schema import identities, members
+from storage.schema import chats, identities, members, org_units
 
 _ROLE_ORDER = {Role.SECRETARY: 0, Role.DEPUTY: 1, Role.COMMITTEE: 2, Role.MEMBER: 3}
 _PERSONAL_COLUMNS = {
@@ -40,6 +42,25 @@ EDITABLE_COLUMNS = frozenset(
 def _member_query() -> Select[Any]:
     linked = exists().where(identities.c.member_id == members.c.id).label("linked")
     return select(members, linked)
+
+
+# Every update starts with these two look-ups, so they are built once: SQLAlchemy then skips
+# constructing the statement and computing its cache key on each call.
+_ACTOR_BY_IDENTITY = _member_query().where(
+    members.c.id
+    == select(identities.c.member_id)
+    .where(
+        identities.c.platform == bindparam("platform"),
+        identities.c.external_user_id == bindparam("user_id"),
+    )
+    .scalar_subquery()
+)
+_UNIT_BY_CHAT = (
+    select(org_units)
+    .join(chats, chats.c.org_unit_id == org_units.c.id)
+    .where(chats.c.platform == bindparam("platform"), chats.c.external_id == bindparam("chat_id"))
+)
+_UNIT_BY_ID = select(org_units).where(org_units.c.id == bindparam("unit_id"))
 
 
 def _member_from_row(row: Any) -> Member:
@@ -70,15 +91,55 @@ class MemberRepository:
     # --- reading -------------------------------------------------------------------------
 
     async def by_identity(self, platform: str, user_id: str) -> Member | None:
-        query = _member_query().where(
-            members.c.id
-            == select(identities.c.member_id)
-            .where(identities.c.platform == platform, identities.c.external_user_id == user_id)
-            .scalar_subquery()
-        )
+        params = {"platform": platform, "user_id": user_id}
         async with reading(self._engine).connect() as connection:
-            row = (await connection.execute(query)).mappings().first()
+            row = (await connection.execute(_ACTOR_BY_IDENTITY, params)).mappings().first()
         return _member_from_row(row) if row else None
+
+    async def whereabouts(
+        self, platform: str, user_id: str, group_chat_id: str | None
+    ) -> tuple[Member | None, OrgUnit | None]:
+        """Who is acting and for which unit, in one visit to the database: the group's cell
+        (and the member only if it is theirs), or in a private chat the member's own unit."""
+        async with reading(self._engine).connect() as connection:
+            row = (
+                (
+                    await connection.execute(
+                        _ACTOR_BY_IDENTITY, {"platform": platform, "user_id": user_id}
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            actor = _member_from_row(row) if row else None
+            if group_chat_id is not None:
+                unit_row = (
+                    (
+                        await connection.execute(
+                            _UNIT_BY_CHAT, {"platform": platform, "chat_id": group_chat_id}
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+            elif actor is not None:
+                unit_row = (
+                    (await connection.execute(_UNIT_BY_ID, {"unit_id": actor.cell_id}))
+                    .mappings()
+                    .first()
+                )
+            else:
+                unit_row = None
+        unit = org_unit_from_row(unit_row) if unit_row else None
+        if (
+            group_chat_id is not None
+            and actor is not None
+            and (unit is None or actor.cell_id != unit.id)
+        ):
+            # Membership counts only in one's own cell's group: a member of cell A is a
+            # stranger in cell B's group and sees nothing of either there.
+            actor = None
+        return actor, unit
 
     async def get(self, member_id: int) -> Member | None:
         async with reading(self._engine).connect() as connection:
