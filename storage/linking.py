@@ -1,0 +1,128 @@
+"""One person, two platforms: one-time codes that link a member's second chat account (Zalo
+and Telegram) to the same member record, so attendance, absences and reads count once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.audit import Actor, record
+from storage.errors import AlreadyRegistered, StorageConflict
+from storage.schema import identities, link_codes, members
+
+CODE_DIGITS = 8  # 10^8 codes, alive for minutes: not guessable by typing in a chat
+
+
+class LinkCodeInvalid(StorageConflict):
+    """No live code like this: mistyped, already used or expired."""
+
+
+class PlatformAlreadyLinked(StorageConflict):
+    """The member already has an account on this platform."""
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    member_id: int
+    cell_id: int
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def normalize_code(raw: str) -> str | None:
+    """The digits of a code as people type it ("1234 5678", "1234-5678"), or None."""
+    digits = "".join(ch for ch in raw if not ch.isspace() and ch != "-")
+    return digits if len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit() else None
+
+
+class LinkRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def make_code(self, *, member_id: int, now: datetime, ttl: timedelta) -> str:
+        """A fresh code for ``member_id``; any earlier code of theirs stops working."""
+        code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(link_codes).where(
+                    (link_codes.c.member_id == member_id) | (link_codes.c.expires_at <= now)
+                )
+            )
+            await connection.execute(
+                insert(link_codes).values(
+                    code_hash=_digest(code), member_id=member_id, expires_at=now + ttl
+                )
+            )
+        return code
+
+    async def redeem(self, *, code: str, platform: str, user_id: str, now: datetime) -> Linked:
+        """Link (platform, user_id) to the code's member and use the code up, all or nothing."""
+        async with self._engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    select(link_codes.c.member_id, link_codes.c.expires_at).where(
+                        link_codes.c.code_hash == _digest(code)
+                    )
+                )
+            ).first()
+            if row is None or row.expires_at <= now:
+                raise LinkCodeInvalid
+            member_id = int(row.member_id)
+            taken = await connection.execute(
+                select(identities.c.member_id).where(
+                    (
+                        (identities.c.platform == platform)
+                        & (identities.c.external_user_id == user_id)
+                    )
+                    | ((identities.c.platform == platform) & (identities.c.member_id == member_id))
+                )
+            )
+            owners = {int(owner) for owner in taken.scalars()}
+            if owners - {member_id}:
+                raise AlreadyRegistered
+            if owners:
+                raise PlatformAlreadyLinked
+            cell_id = (
+                await connection.execute(
+                    select(members.c.org_unit_id).where(members.c.id == member_id)
+                )
+            ).scalar_one()
+            try:
+                await connection.execute(
+                    insert(identities).values(
+                        platform=platform,
+                        external_user_id=user_id,
+                        member_id=member_id,
+                        linked_at=now,
+                    )
+                )
+            except IntegrityError as exc:  # the same account linked by a concurrent message
+                raise AlreadyRegistered from exc
+            await connection.execute(delete(link_codes).where(link_codes.c.member_id == member_id))
+            await record(
+                connection,
+                at=now,
+                actor=Actor(f"{platform}:{user_id}", member_id),
+                action="member.account_linked",
+                org_unit_id=cell_id,
+                target=f"member:{member_id}",
+                details={"platform": platform},
+            )
+        return Linked(member_id=member_id, cell_id=cell_id)
+
+    async def platforms_of(self, member_id: int) -> list[str]:
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(identities.c.platform)
+                .where(identities.c.member_id == member_id)
+                .order_by(identities.c.id)
+            )
+            return [str(platform) for platform in rows.scalars()]
