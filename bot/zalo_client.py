@@ -107,7 +107,7 @@ class ZaloClient:
         return ZaloBotInfo(id=str(result["id"]), account_name=str(result.get("account_name", "")))
 
     async def get_updates(self, wait_seconds: int = POLL_TIMEOUT_SECONDS) -> dict[str, Any] | None:
-        """One event (``{event_name, message}``), or None when a poll of ``wait_seconds`` is empty."""
+        """One event (``{event_name, message}``), or None when the poll stayed empty."""
         try:
             result = await self.call("getUpdates", {"timeout": str(wait_seconds)})
         except ZaloError as error:

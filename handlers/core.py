@@ -83,6 +83,8 @@ class Reply:
     ``replace`` edits the message whose button was tapped instead of sending a new one.
     ``popup`` shows the text only to the person who tapped (a Telegram callback answer);
     platforms without that send it as an ordinary message.
+    ``platform`` names the platform of ``chat_id`` when it may differ from the inbound's (a
+    cell's group on the other platform); None means the inbound's own.
     """
 
     text: str
@@ -93,6 +95,7 @@ class Reply:
     replace: bool = False
     popup: bool = False
     file: OutboundFile | None = None
+    platform: Platform | None = None
 
 
 def split_text(text: str, limit: int) -> list[str]:

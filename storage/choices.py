@@ -62,6 +62,6 @@ class ChoiceRepository:
             pending_choices.c.expires_at > now,
         )
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        rows.sort(key=lambda row: row.user_id == ANYONE)
+            found = (await connection.execute(query)).all()
+        rows = sorted(found, key=lambda row: row.user_id == ANYONE)
         return [[(str(label), str(data)) for label, data in row.options] for row in rows]

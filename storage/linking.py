@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
-from storage.errors import AlreadyRegistered, StorageConflict
-from storage.schema import identities, link_codes, members
+from storage.errors import AlreadyRegistered, ChatAlreadyLinked, StorageConflict
+from storage.schema import chats, identities, link_codes, members
 
 CODE_DIGITS = 8  # 10^8 codes, alive for minutes: not guessable by typing in a chat
 
@@ -25,6 +25,10 @@ class LinkCodeInvalid(StorageConflict):
 
 class PlatformAlreadyLinked(StorageConflict):
     """The member already has an account on this platform."""
+
+
+class CellHasGroupThere(StorageConflict):
+    """The cell already has a group chat on this platform."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,9 @@ class LinkRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def make_code(self, *, member_id: int, now: datetime, ttl: timedelta) -> str:
+    async def make_code(
+        self, *, member_id: int, cell_id: int, actor: Actor, now: datetime, ttl: timedelta
+    ) -> str:
         """A fresh code for ``member_id``; any earlier code of theirs stops working."""
         code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
         async with self._engine.begin() as connection:
@@ -60,6 +66,14 @@ class LinkRepository:
                 insert(link_codes).values(
                     code_hash=_digest(code), member_id=member_id, expires_at=now + ttl
                 )
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="member.link_code_made",
+                org_unit_id=cell_id,
+                target=f"member:{member_id}",
             )
         return code
 
@@ -126,3 +140,55 @@ class LinkRepository:
                 .order_by(identities.c.id)
             )
             return [str(platform) for platform in rows.scalars()]
+
+    async def link_group(
+        self,
+        *,
+        cell_id: int,
+        platform: str,
+        chat_id: str,
+        title: str | None,
+        actor: Actor,
+        now: datetime,
+    ) -> None:
+        """Make a group on a second platform the cell's group there too."""
+        async with self._engine.begin() as connection:
+            linked = await connection.execute(
+                select(chats.c.org_unit_id).where(
+                    ((chats.c.platform == platform) & (chats.c.external_id == chat_id))
+                    | ((chats.c.platform == platform) & (chats.c.org_unit_id == cell_id))
+                )
+            )
+            owners = set(linked.scalars())
+            if owners - {cell_id} or (platform, chat_id) in await _chats(connection, cell_id):
+                raise ChatAlreadyLinked
+            if owners:
+                raise CellHasGroupThere
+            try:
+                await connection.execute(
+                    insert(chats).values(
+                        platform=platform,
+                        external_id=chat_id,
+                        org_unit_id=cell_id,
+                        title=title,
+                        linked_at=now,
+                    )
+                )
+            except IntegrityError as exc:  # linked by a concurrent /batdau
+                raise ChatAlreadyLinked from exc
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="cell.group_linked",
+                org_unit_id=cell_id,
+                target=f"cell:{cell_id}",
+                details={"chat": f"{platform}:{chat_id}"},
+            )
+
+
+async def _chats(connection: AsyncConnection, cell_id: int) -> set[tuple[str, str]]:
+    rows = await connection.execute(
+        select(chats.c.platform, chats.c.external_id).where(chats.c.org_unit_id == cell_id)
+    )
+    return {(str(platform), str(chat)) for platform, chat in rows}
