@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     # Updates handled at once (one person's always in order): database and Telegram round
     # trips of different people overlap instead of queueing behind each other.
     concurrent_updates: int = Field(default=16, ge=1, le=256)
+    # Zalo (see .env.example): the bot serves Zalo when it has a token.
+    zalo_token: SecretStr | None = None
+    zalo_base_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_secret: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    zalo_monthly_quota: int = Field(default=3000, ge=1)
+    zalo_quota_warn_percent: int = Field(default=80, ge=1, le=100)
+    # Our own web endpoint: the Zalo webhook and the signed links files travel as on Zalo.
+    public_url: str | None = None
+    web_listen: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
+    link_key: SecretStr | None = Field(default=None, min_length=16)
+    link_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 90)
 
     @field_validator("timezone")
     @classmethod
