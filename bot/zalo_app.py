@@ -50,7 +50,11 @@ class ZaloService:
             settings.zalo_token.get_secret_value(), base_url=settings.zalo_base_url
         )
         self.adapter: ZaloAdapter | None = None
+        # Set once started: where file links point, what signs them, and the endpoint (whose
+        # ``documents`` the documents capability may set at any time).
         self.web_url = ""
+        self.signer: LinkSigner | None = None
+        self.web: WebEndpoint | None = None
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -71,6 +75,7 @@ class ZaloService:
         data_key = settings.data_keys[0].get_secret_value() if settings.data_keys else None
         link_key = settings.link_key.get_secret_value() if settings.link_key else None
         signer = LinkSigner(derive_key(link_key=link_key, data_key=data_key), self.web_url)
+        self.signer = signer
         files = TemporaryFiles(timedelta(hours=settings.link_ttl_hours))
         choices = ChoiceRepository(engine)
         output = ZaloOutput(
@@ -99,6 +104,7 @@ class ZaloService:
             on_zalo_event=adapter.on_event if self.webhook_mode else None,
             zalo_secret=secret.get_secret_value() if secret and self.webhook_mode else None,
         )
+        self.web = web
         await self._serve(web, sock)
         if self.webhook_mode and secret is not None:
             await self.client.set_webhook(

@@ -13,7 +13,7 @@ import pytest
 
 from bot.zalo_client import MAX_TEXT, ZaloClient, ZaloError, ZaloRateLimited
 
-TOKEN = "4242:very-secret-token"  # noqa: S105 - a test token
+TOKEN = "4242:very-secret-token"
 
 
 def _client(handler: Any) -> tuple[ZaloClient, list[dict[str, Any]]]:

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-DEFAULT_TOKEN = "1234567890:fake-zalo-secret"  # noqa: S105 - a test token
+DEFAULT_TOKEN = "1234567890:fake-zalo-secret"
 MAX_TEXT = 2000
 POLL_CAP_SECONDS = 1.0  # a real poll waits up to 30 s; tests need not
 
