@@ -4,8 +4,12 @@ mentioning the bot, as Zalo requires) and in private chats, and answer numbered 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +35,7 @@ from tests.support.fake_zalo_api import (
 )
 
 vi = Texts("vi")
+ROOT = Path(__file__).resolve().parent.parent
 CELL = "Chi bộ Khu phố 5"
 
 
@@ -300,3 +305,38 @@ async def test_webhook_checks_the_secret_and_handles_a_redelivery_once(
         await zalo.idle(0.3)
         assert len(zalo.sent_to(person.id)) == 1
         assert zalo.webhook_statuses == [200, 200]
+
+
+async def test_chibo_run_serves_zalo_alone_and_never_logs_the_token(
+    zalo: FakeZaloApi, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")}
+    env.update(
+        CHIBO_ZALO_TOKEN=zalo.token,
+        CHIBO_ZALO_BASE_URL=zalo.base_url,
+        CHIBO_WEB_PORT="0",
+        CHIBO_LOG_LEVEL="DEBUG",
+        PYTHONPATH=str(ROOT),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        person = zalo.add_user("Lê Văn Nam")
+        await zalo.say(person, "/trogiup")
+        reply = await zalo.wait_for(person.id, within=30)
+        assert reply.text == vi("help.private_stranger", name="Lê Văn Nam")
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    log = output.decode()
+    assert process.returncode == 0, log
+    assert zalo.token not in log and zalo.token.split(":")[1] not in log
+    assert (tmp_path / "data" / "chibo.db").is_file()
