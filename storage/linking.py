@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +37,17 @@ class CellHasGroupThere(StorageConflict):
 class Linked:
     member_id: int
     cell_id: int
+
+
+def one_account_each(rows: Sequence[Any], prefer: str) -> list[tuple[str, str]]:
+    """From (member id, platform, account) rows in order: one (platform, account) per member,
+    on ``prefer`` when the member has an account there, else their first one; members keep
+    the order of their first row."""
+    chosen: dict[int, tuple[str, str]] = {}
+    for member_id, platform, account in rows:
+        if member_id not in chosen or (chosen[member_id][0] != prefer and platform == prefer):
+            chosen[member_id] = (str(platform), str(account))
+    return list(chosen.values())
 
 
 def _digest(code: str) -> str:

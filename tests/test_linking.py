@@ -41,7 +41,13 @@ def harness(sqlite_engine: AsyncEngine, cipher: FieldCipher, clock: ManualClock)
 
 
 async def on_zalo(
-    harness: Harness, user_id: str, text: str, *, group: str | None = None, name: str = "Hoa"
+    harness: Harness,
+    user_id: str,
+    text: str,
+    *,
+    group: str | None = None,
+    name: str = "Hoa",
+    choice: str | None = None,
 ) -> list[Reply]:
     command, args = None, ""
     if text.startswith("/"):
@@ -56,6 +62,7 @@ async def on_zalo(
         text=text,
         command=command,
         args=args.strip(),
+        choice=choice,
     )
     return await harness.dispatcher.handle(inbound, ZaloGateway())
 
@@ -181,6 +188,30 @@ async def test_a_linked_secretary_brings_a_zalo_group_to_her_cell_once(
     told = await harness.tap(secretary, save, group=GROUP)
     targets = {(r.platform, r.chat_id) for r in told if "📢" in r.text}
     assert targets == {(Platform.TELEGRAM, GROUP), (Platform.ZALO, ZALO_GROUP)}
+
+
+async def test_feedback_from_zalo_reaches_a_secretary_who_only_uses_telegram(
+    harness: Harness,
+) -> None:
+    secretary, member = await cell_with_member(harness)
+    await on_zalo(harness, "z-nam", f"/lienket {code_in(await harness.say(member, '/lienket'))}")
+    await on_zalo(harness, "z-nam", "/gopy")
+    await on_zalo(harness, "z-nam", "", choice="gk:proposal")
+    await on_zalo(harness, "z-nam", "Đề nghị sửa đèn đường.")
+    sent = await on_zalo(harness, "z-nam", "", choice="gs:named")
+    told = [reply for reply in sent if "Đề nghị sửa đèn đường." in reply.text]
+    assert [(r.platform, r.chat_id) for r in told] == [(Platform.TELEGRAM, secretary.user_id)]
+    # The secretary answers on Telegram: the member hears it on Telegram, where he has an
+    # account too (one message per person, on the platform the answer came from).
+    item = next(c.data for r in told for row in r.choices for c in row)
+    card = await harness.tap(secretary, item)
+    step = next(
+        c.data for r in card for row in r.choices for c in row if c.data.endswith("answered")
+    )
+    await harness.tap(secretary, step)
+    answered = await harness.say(secretary, "Chi bộ đồng ý.")
+    to_member = [r for r in answered if "Chi bộ đồng ý." in r.text and r.chat_id]
+    assert [(r.platform, r.chat_id) for r in to_member] == [(Platform.TELEGRAM, member.user_id)]
 
 
 async def test_founding_a_new_cell_from_zalo_is_open_to_the_first_person(
