@@ -25,6 +25,8 @@ from storage.linking import (
     PlatformAlreadyLinked,
     normalize_code,
 )
+from storage.meetings import MeetingDetails
+from storage.models import MeetingKind
 from storage.schema import audit_log, chats, identities, link_codes, outbox
 from storage.usage import UsageRepository
 from tests.conftest import START
@@ -306,3 +308,35 @@ async def test_usage_counts_per_month_and_warns_the_secretary_once(engine: Async
     async with engine.connect() as connection:
         rows = (await connection.execute(select(outbox.c.chat_id, outbox.c.payload))).all()
     assert [tuple(row) for row in rows] == [("z-hoa", {"type": "text", "text": "!"})]
+
+
+async def test_private_reminders_go_once_per_person_with_two_accounts(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, member = await cell_with_member(harness)
+    await on_zalo(harness, "z-nam", f"/lienket {code_in(await harness.say(member, '/lienket'))}")
+    nam = await harness.services.members.by_identity("zalo", "z-nam")
+    assert nam is not None
+    meetings = harness.services.meetings
+    actor = Actor("test", None)
+    await meetings.set_private_reminders(
+        member_id=nam.id, cell_id=nam.cell_id, enabled=True, actor=actor, now=START
+    )
+    await meetings.create(
+        cell_id=nam.cell_id,
+        details=MeetingDetails(
+            kind=MeetingKind.REGULAR,
+            title="Họp tháng 12",
+            starts_at=START + timedelta(days=10),
+            place="Hội trường",
+            online_url=None,
+            agenda="",
+        ),
+        actor=actor,
+        now=START,
+    )
+    async with sqlite_engine.connect() as connection:
+        rows = (await connection.execute(select(outbox.c.platform, outbox.c.chat_id))).all()
+    targets = {tuple(row) for row in rows}
+    assert targets == {("telegram", GROUP), ("telegram", member.user_id)}
+    assert secretary.user_id not in {chat for _, chat in targets}
