@@ -175,20 +175,18 @@ class ZaloOutput:
         parts = await self._client.send_message(chat_id, text)
         await self._count(len(parts))
         options = [(choice.label, choice.data) for row in reply.choices for choice in row]
-        expires = self._clock.now() + CHOICES_TTL
-        holders = {ANYONE} if asker is None or in_group else set()
+        holders: list[str] = []
+        if options and (asker is None or in_group):
+            holders.append(ANYONE)  # anyone there may answer; the dispatcher checks who may
         if asker is not None and (options or reply.ask_text):
-            # A new question replaces what this person could pick before.
-            holders.add(asker)
+            holders.append(asker)  # a new question replaces what they could pick before
         for holder in holders:
-            if holder == ANYONE and not options:
-                continue
             await self._choices.offer(
                 platform=Platform.ZALO,
                 chat_id=chat_id,
                 user_id=holder,
                 options=options,
-                expires_at=expires,
+                expires_at=self._clock.now() + CHOICES_TTL,
             )
 
     async def _count(self, messages: int) -> None:

@@ -25,7 +25,7 @@ from bot.links import DOCUMENT, ServedFile
 from bot.settings import Settings
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from storage.schema import feedback, members
+from storage.schema import attendance, feedback, members
 from tests.support.fake_zalo_api import (
     FakeZaloApi,
     SentMessage,
@@ -340,3 +340,22 @@ async def test_chibo_run_serves_zalo_alone_and_never_logs_the_token(
     assert process.returncode == 0, log
     assert zalo.token not in log and zalo.token.split(":")[1] not in log
     assert (tmp_path / "data" / "chibo.db").is_file()
+
+
+async def test_check_in_in_a_zalo_group_by_number(
+    zalo: FakeZaloApi, chibo: Runtime, clock: ManualClock
+) -> None:
+    secretary, member, group = await found_cell(zalo)
+    await schedule(zalo, secretary, group)
+    clock.advance(timedelta(days=2, minutes=25))  # 19:25 on the day, local time
+    mark = zalo.mark()
+    await zalo.say(secretary, "/diemdanh", group=group)
+    sheet = await zalo.wait_for(group.id, has(vi("attendance.button.in_person")), after=mark)
+    mark = zalo.mark()
+    # The check-in options are open to everyone in the group, answered by number.
+    await zalo.say(member, number_of(sheet, vi("attendance.button.in_person")), group=group)
+    await zalo.wait_for(group.id, has("Lê Văn Nam"), after=mark)
+    assert chibo.engine is not None
+    async with chibo.engine.connect() as connection:
+        marked = (await connection.execute(select(attendance.c.state, attendance.c.mode))).all()
+    assert [tuple(row) for row in marked] == [("present", "in_person")]
