@@ -144,19 +144,20 @@ class Runtime:
             if row.org_unit_id is None:
                 return
             now = self.clock.now()
-            accounts = await services.attendance.secretary_accounts(row.org_unit_id, row.platform)
+            # The secretary may use the other platform only (a cell on Telegram and Zalo).
+            accounts = await services.links.secretary_accounts(row.org_unit_id, row.platform)
             notices = [
                 NewOutboxRow(
                     dedupe_key=f"chat-unavailable:{row.platform}:{row.chat_id}:{now:%Y%m%d}",
-                    platform=row.platform,
+                    platform=platform,
                     chat_id=account,
                     due_at=now,
                     expires_at=None,
                     payload={"type": "text", "text": self.texts("reminders.chat_gone")},
                     org_unit_id=row.org_unit_id,
                 )
-                for account in accounts[:1]
-                if account != row.chat_id
+                for platform, account in accounts[:1]
+                if (platform, account) != (row.platform, row.chat_id)
             ]
             async with engine.begin() as connection:
                 await enqueue(connection, notices, now)

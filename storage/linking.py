@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
 from storage.errors import AlreadyRegistered, ChatAlreadyLinked, StorageConflict
+from storage.models import MemberState, Role
 from storage.schema import chats, identities, link_codes, members
 
 CODE_DIGITS = 8  # 10^8 codes, alive for minutes: not guessable by typing in a chat
@@ -144,6 +145,22 @@ class LinkRepository:
                 details={"platform": platform},
             )
         return Linked(member_id=member_id, cell_id=cell_id)
+
+    async def secretary_accounts(self, cell_id: int, prefer: str) -> list[tuple[str, str]]:
+        """(platform, account) of the cell's secretary, one per person: on ``prefer`` when
+        they use it there, else on their other platform."""
+        query = (
+            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
+            .join(members, members.c.id == identities.c.member_id)
+            .where(
+                members.c.org_unit_id == cell_id,
+                members.c.role == Role.SECRETARY,
+                members.c.state == MemberState.ACTIVE,
+            )
+            .order_by(identities.c.id)
+        )
+        async with self._engine.connect() as connection:
+            return one_account_each((await connection.execute(query)).all(), prefer)
 
     async def platforms_of(self, member_id: int) -> list[str]:
         async with self._engine.connect() as connection:

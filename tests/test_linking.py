@@ -340,3 +340,16 @@ async def test_private_reminders_go_once_per_person_with_two_accounts(
     targets = {tuple(row) for row in rows}
     assert targets == {("telegram", GROUP), ("telegram", member.user_id)}
     assert secretary.user_id not in {chat for _, chat in targets}
+
+
+async def test_secretary_accounts_prefer_the_platform_asked_for(engine: AsyncEngine) -> None:
+    cell_id, member_id = await _cell_and_secretary(engine)  # on Zalo only
+    links = LinkRepository(engine)
+    assert await links.secretary_accounts(cell_id, prefer="telegram") == [("zalo", "z-hoa")]
+    actor = Actor("zalo:z-hoa", member_id)
+    code = await links.make_code(
+        member_id=member_id, cell_id=cell_id, actor=actor, now=START, ttl=timedelta(minutes=5)
+    )
+    await links.redeem(code=code, platform="telegram", user_id="42", now=START)
+    assert await links.secretary_accounts(cell_id, prefer="telegram") == [("telegram", "42")]
+    assert await links.secretary_accounts(cell_id, prefer="zalo") == [("zalo", "z-hoa")]
