@@ -49,6 +49,7 @@ from handlers.registry import Registry, Scope
 from scheduler.clock import Clock, SystemClock
 from scheduler.dispatcher import OutboxDispatcher, default_worker_id
 from scheduler.runner import OutboxRunner, start_outbox
+from storage.absences import AbsenceRepository
 from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
@@ -101,6 +102,7 @@ class Runtime:
             members=MemberRepository(engine, cipher),
             meetings=MeetingRepository(engine),
             attendance=AttendanceRepository(engine),
+            absences=AbsenceRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_percent
 
+from handlers import absences
 from handlers.context import Context, UserError
 from handlers.core import Choice, Platform, Reply
 from handlers.feedback import minutes_section
@@ -605,6 +606,8 @@ async def close_checkin(context: Context, args: list[str]) -> list[Reply]:
     recipients += await repo.secretary_accounts(cell.id, inbound.platform)
     draft = _minutes_reply_text(context, meeting)
     replies += [Reply(draft, chat_id=user_id) for user_id in dict.fromkeys(recipients)]
+    # Repeated absences: a private word to the secretary, never to the group.
+    replies += await absences.flag_replies(context, cell, meeting.id)
     return replies
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers import (
+    absences,
     attendance,
     calendar_ics,
     cells,
@@ -183,6 +184,32 @@ def build_registry() -> Registry:
     registry.command(
         Command("lienket", "link", link.link_command, Access.ANYONE, Scope.PRIVATE, "cmd.link")
     )
+
+    # Absence requests: asked in a group, /xinvang only points to the private chat, where the
+    # member picks the meeting and reason, sends it and may withdraw it; leaders decide and
+    # list requests privately, so nobody's reason is ever seen in a group.
+    registry.command(
+        Command(
+            absences.COMMAND,
+            "absent",
+            absences.absence_command,
+            Access.MEMBER,
+            Scope.ANY,
+            "absence.cmd",
+        )
+    )
+    for prefix, member_handler in (
+        (absences.PICK_MEETING, absences.pick_meeting),
+        (absences.PICK_REASON, absences.pick_reason),
+        (absences.SEND, absences.send),
+        (absences.DROP, absences.drop),
+        (absences.WITHDRAW, absences.withdraw),
+    ):
+        registry.action(Action(prefix, member_handler, Access.MEMBER, Scope.PRIVATE))
+    registry.action(Action(absences.DECIDE, absences.decide, Access.LEADER, Scope.PRIVATE))
+    registry.action(Action(absences.LIST, absences.list_requests, Access.LEADER, Scope.PRIVATE))
+    registry.flow(absences.REASON_FLOW, absences.reason_answer)
+    registry.flow(absences.CONFIRM_FLOW, absences.confirm_answer)
 
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)

@@ -10,6 +10,7 @@ from typing import Protocol
 from handlers.core import Inbound, Platform
 from handlers.i18n import Texts
 from scheduler.clock import Clock
+from storage.absences import AbsenceRepository
 from storage.attendance import AttendanceRepository
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
@@ -38,6 +39,7 @@ class Services:
     members: MemberRepository
     meetings: MeetingRepository
     attendance: AttendanceRepository
+    absences: AbsenceRepository
     audit: AuditRepository
     pending: PendingInputRepository
     feedback: FeedbackRepository

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.absences import excuse_approved
 from storage.audit import Actor, record
+from storage.db import reading
 from storage.errors import MemberNotFound, StorageConflict
 from storage.models import (
     AttendanceMode,
@@ -144,7 +146,7 @@ class AttendanceRepository:
             meetings.c.starts_at >= now - CHECKIN_LOOKBACK,
             meetings.c.starts_at <= now + CHECKIN_LOOKAHEAD,
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         found = [_meeting(row) for row in rows]
         if not found:
@@ -163,17 +165,17 @@ class AttendanceRepository:
             .order_by(meetings.c.starts_at, meetings.c.id)
             .limit(1)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (await connection.execute(query)).mappings().first()
         return _meeting(row) if row else None
 
     async def in_cell(self, cell_id: int, meeting_id: int) -> CheckinMeeting:
         """The meeting if it belongs to ``cell_id``; otherwise not found (no leaking)."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return await self._in_cell(connection, cell_id, meeting_id)
 
     async def marks(self, meeting_id: int) -> dict[int, Mark]:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return await self._marks(connection, meeting_id)
 
     async def latest_minutes(self, cell_id: int) -> CheckinMeeting | None:
@@ -184,7 +186,7 @@ class AttendanceRepository:
             .order_by(meetings.c.starts_at.desc(), meetings.c.id.desc())
             .limit(1)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (await connection.execute(query)).mappings().first()
         return _meeting(row) if row else None
 
@@ -201,7 +203,7 @@ class AttendanceRepository:
             )
             .order_by(identities.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return [str(value) for value in (await connection.execute(query)).scalars()]
 
     # --- changing ------------------------------------------------------------------------
@@ -237,6 +239,15 @@ class AttendanceRepository:
                 action="attendance.opened",
                 org_unit_id=cell_id,
                 target=f"meeting:{meeting_id}",
+            )
+            # Approved absences count as "absent with reason" from the first moment.
+            await excuse_approved(
+                connection,
+                cell_id=cell_id,
+                meeting_id=meeting_id,
+                marked_by=None,
+                actor=actor,
+                now=now,
             )
             return meeting, True
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.db import reading
 from storage.models import AuditEntry
 from storage.schema import audit_log
 
@@ -55,7 +56,7 @@ class AuditRepository:
             .order_by(audit_log.c.id.desc())
             .limit(limit)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [
             AuditEntry(

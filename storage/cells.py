@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.audit import Actor, record
+from storage.db import reading
 from storage.errors import AlreadyRegistered, ChatAlreadyLinked, OrgUnitNotFound
 from storage.models import (
     LinkedChat,
@@ -166,12 +167,12 @@ class CellRepository:
             .join(chats, chats.c.org_unit_id == org_units.c.id)
             .where(chats.c.platform == platform, chats.c.external_id == chat_id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (await connection.execute(query)).mappings().first()
         return org_unit_from_row(row) if row else None
 
     async def get(self, org_unit_id: int) -> OrgUnit | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (
                 (await connection.execute(select(org_units).where(org_units.c.id == org_unit_id)))
                 .mappings()
@@ -181,7 +182,7 @@ class CellRepository:
 
     async def chats_of(self, org_unit_id: int) -> list[LinkedChat]:
         query = select(chats).where(chats.c.org_unit_id == org_unit_id).order_by(chats.c.id)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [
             LinkedChat(row["platform"], row["external_id"], row["org_unit_id"], row["title"])
@@ -194,7 +195,7 @@ class CellRepository:
             .where(org_units.c.parent_id == committee_id, org_units.c.kind == OrgKind.CELL)
             .order_by(org_units.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [org_unit_from_row(row) for row in rows]
 
@@ -310,7 +311,7 @@ class CellRepository:
 
     async def all_units(self) -> list[OrgUnit]:
         """Every committee and cell, for the operator's command line."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (
                 (await connection.execute(select(org_units).order_by(org_units.c.id)))
                 .mappings()

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
+from storage.db import reading
 from storage.errors import StorageConflict
 from storage.linking import one_account_each
 from storage.models import FeedbackKind, FeedbackStatus, MemberState, OrgKind, Role
@@ -263,14 +264,14 @@ class FeedbackRepository:
             .limit(limit)
         )
         count = select(func.count()).select_from(feedback).where(condition)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
             total = (await connection.execute(count)).scalar_one()
         return FeedbackPage(tuple(_item(row) for row in rows), int(total))
 
     async def visible(self, scope: LeaderScope, item_id: int) -> FeedbackItem:
         """The item if the scope may see it; otherwise not found (no leaking)."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return await self._visible(connection, scope, item_id)
 
     async def history(self, item_id: int) -> list[FeedbackEvent]:
@@ -279,7 +280,7 @@ class FeedbackRepository:
             .where(feedback_events.c.feedback_id == item_id)
             .order_by(feedback_events.c.at, feedback_events.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [FeedbackEvent(FeedbackStatus(r["status"]), r["note"], r["at"]) for r in rows]
 
@@ -293,7 +294,7 @@ class FeedbackRepository:
             .order_by(feedback.c.created_at.desc(), feedback.c.id.desc())
             .limit(limit)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             items = [_item(row) for row in (await connection.execute(query)).mappings()]
             latest = await self._latest_events(connection, [item.id for item in items])
         return [(item, latest.get(item.id)) for item in items]
@@ -301,7 +302,7 @@ class FeedbackRepository:
     async def summary_before(self, *, cell_id: int, meeting_id: int) -> FeedbackSummary:
         """Feedback received and answered since the cell's previous closed meeting (other
         than ``meeting_id``), or ever if there was none: the minutes' feedback section."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             since = (
                 await connection.execute(
                     select(func.max(meetings.c.checkin_closed_at)).where(
@@ -363,7 +364,7 @@ class FeedbackRepository:
             )
             .order_by(members.c.role.desc(), identities.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return one_account_each((await connection.execute(query)).all(), platform)
 
     async def member_accounts(self, member_id: int, platform: str) -> list[tuple[str, str]]:
@@ -373,7 +374,7 @@ class FeedbackRepository:
             .where(identities.c.member_id == member_id)
             .order_by(identities.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return one_account_each((await connection.execute(query)).all(), platform)
 
     # --- helpers ------------------------------------------------------------------------

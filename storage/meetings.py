@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from scheduler.recurrence import months_from, occurrence_in
 from storage.audit import Actor, record
+from storage.db import reading
 from storage.errors import StorageConflict
 from storage.linking import one_account_each
 from storage.models import MeetingKind, MeetingStatus, MemberState, SeriesRule
@@ -132,7 +133,7 @@ class MeetingRepository:
     # --- reading -------------------------------------------------------------------------
 
     async def get(self, meeting_id: int) -> Meeting | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (
                 (await connection.execute(select(meetings).where(meetings.c.id == meeting_id)))
                 .mappings()
@@ -157,17 +158,17 @@ class MeetingRepository:
             .order_by(meetings.c.starts_at)
             .limit(limit)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [_meeting(row) for row in rows]
 
     async def private_reminders(self, member_id: int) -> bool:
         query = select(members.c.private_reminders).where(members.c.id == member_id)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return bool((await connection.execute(query)).scalar_one_or_none())
 
     async def offsets(self, cell_id: int) -> tuple[int, ...]:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return await self._offsets(connection, cell_id)
 
     # --- changing ------------------------------------------------------------------------

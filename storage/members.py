@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
 from storage.crypto import FieldCipher
+from storage.db import reading
 from storage.errors import AlreadyRegistered, MemberNotFound, NotPending
 from storage.models import (
     Gender,
@@ -75,12 +76,12 @@ class MemberRepository:
             .where(identities.c.platform == platform, identities.c.external_user_id == user_id)
             .scalar_subquery()
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (await connection.execute(query)).mappings().first()
         return _member_from_row(row) if row else None
 
     async def get(self, member_id: int) -> Member | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return await self._get(connection, member_id)
 
     async def _get(self, connection: AsyncConnection, member_id: int) -> Member | None:
@@ -99,7 +100,7 @@ class MemberRepository:
         query = _member_query().where(members.c.org_unit_id == cell_id)
         if not include_pending:
             query = query.where(members.c.state == MemberState.ACTIVE)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         found = [_member_from_row(row) for row in rows]
         return sorted(
@@ -122,7 +123,7 @@ class MemberRepository:
 
     async def personal_data(self, member_id: int) -> PersonalData:
         query = select(members.c.citizen_id_enc, members.c.card_number_enc, members.c.phone_enc)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (await connection.execute(query.where(members.c.id == member_id))).first()
         if row is None:
             raise MemberNotFound
@@ -365,7 +366,7 @@ class MemberRepository:
         query = select(func.count()).where(
             members.c.org_unit_id == cell_id, members.c.state == MemberState.ACTIVE
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return int((await connection.execute(query)).scalar_one())
 
     # --- helpers -------------------------------------------------------------------------

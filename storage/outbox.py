@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.db import reading
 from storage.models import OutboxStatus
 from storage.schema import outbox
 
@@ -383,7 +384,7 @@ class OutboxRepository:
     # --- reading, for tests and reports ---------------------------------------------------
 
     async def get(self, row_id: int) -> OutboxRow | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (
                 (await connection.execute(select(outbox).where(outbox.c.id == row_id)))
                 .mappings()
@@ -392,7 +393,7 @@ class OutboxRepository:
         return None if row is None else _row(row)
 
     async def get_by_key(self, dedupe_key: str) -> OutboxRow | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             row = (
                 (await connection.execute(select(outbox).where(outbox.c.dedupe_key == dedupe_key)))
                 .mappings()
@@ -401,7 +402,7 @@ class OutboxRepository:
         return None if row is None else _row(row)
 
     async def counts_by_status(self) -> dict[OutboxStatus, int]:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             result = await connection.execute(
                 select(outbox.c.status, func.count()).group_by(outbox.c.status)
             )

@@ -32,6 +32,13 @@ KEY_PREFIXES = (
     "button.",
     "cancel.",
     "feedback.",
+    "absence.",
+    "attendance.",
+    "minutes.",
+    "reminders.",
+    "calendar.",
+    "when.",
+    "meeting.",
 )
 
 

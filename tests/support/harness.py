@@ -14,6 +14,7 @@ from handlers.core import Attachment, ChatKind, Inbound, Platform, Reply
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
+from storage.absences import AbsenceRepository
 from storage.attendance import AttendanceRepository
 from storage.audit import AuditRepository
 from storage.cells import CellRepository
@@ -53,6 +54,7 @@ class Harness:
             members=MemberRepository(engine, cipher),
             meetings=MeetingRepository(engine),
             attendance=AttendanceRepository(engine),
+            absences=AbsenceRepository(engine),
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
