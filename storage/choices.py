@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.db import reading
 from storage.schema import pending_choices
 
 ANYONE = "*"  # the user id under which a group's options open to everyone are kept
@@ -61,7 +62,7 @@ class ChoiceRepository:
             pending_choices.c.user_id.in_((user_id, ANYONE)),
             pending_choices.c.expires_at > now,
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             found = (await connection.execute(query)).all()
         rows = sorted(found, key=lambda row: row.user_id == ANYONE)
         return [[(str(label), str(data)) for label, data in row.options] for row in rows]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
+from storage.db import reading
 from storage.errors import AlreadyRegistered, ChatAlreadyLinked, StorageConflict
 from storage.models import MemberState, Role
 from storage.schema import chats, identities, link_codes, members
@@ -159,11 +160,11 @@ class LinkRepository:
             )
             .order_by(identities.c.id)
         )
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             return one_account_each((await connection.execute(query)).all(), prefer)
 
     async def platforms_of(self, member_id: int) -> list[str]:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             rows = await connection.execute(
                 select(identities.c.platform)
                 .where(identities.c.member_id == member_id)

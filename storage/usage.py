@@ -11,6 +11,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.db import reading
 from storage.models import MemberState, Role
 from storage.outbox import NewOutboxRow, enqueue
 from storage.schema import chats, identities, members, message_usage
@@ -27,7 +28,7 @@ class UsageRepository:
         self._engine = engine
 
     async def sent(self, platform: str, now: datetime) -> int:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine).connect() as connection:
             value = (
                 await connection.execute(
                     select(message_usage.c.sent).where(
