@@ -359,3 +359,39 @@ async def test_check_in_in_a_zalo_group_by_number(
     async with chibo.engine.connect() as connection:
         marked = (await connection.execute(select(attendance.c.state, attendance.c.mode))).all()
     assert [tuple(row) for row in marked] == [("present", "in_person")]
+
+
+async def test_absence_request_answered_with_numbers(
+    zalo: FakeZaloApi, chibo: Runtime, clock: ManualClock
+) -> None:
+    secretary, member, group = await found_cell(zalo)
+    await schedule(zalo, secretary, group)
+    group_mark = zalo.mark()
+    await zalo.say(member, "/xinvang", group=group)
+    pointer = await zalo.wait_for(group.id, after=group_mark)
+    assert pointer.text.startswith(vi("absence.group_hint"))
+    assert vi("zalo.continue_privately", command="xinvang") in pointer.text
+
+    mark = zalo.mark()
+    await zalo.say(member, "/xinvang")
+    home = await zalo.wait_for(member.id, has("Họp tháng 11"), after=mark)
+    mark = zalo.mark()
+    await zalo.say(member, number_of(home, vi("absence.button.sick")))
+    draft = await zalo.wait_for(member.id, has("Lý do: Ốm"), after=mark)
+    mark = zalo.mark()
+    await zalo.say(member, "nằm viện")
+    draft = await zalo.wait_for(member.id, has("Ốm (nằm viện)"), after=mark)
+    mark = zalo.mark()
+    await zalo.say(member, number_of(draft, vi("absence.button.send")))
+    await zalo.wait_for(member.id, has("✅ Đã gửi đơn xin vắng"), after=mark)
+
+    # The secretary decides privately, by number too; the member is told.
+    card = await zalo.wait_for(secretary.id, has("📝 Đơn xin vắng họp"), after=mark)
+    assert "Lê Văn Nam" in card.text and "Ốm (nằm viện)" in card.text
+    mark = zalo.mark()
+    await zalo.say(secretary, number_of(card, vi("absence.button.approve")))
+    told = await zalo.wait_for(member.id, has("Bí thư đã đồng ý"), after=mark)
+    assert "Họp tháng 11" in told.text
+    # The group saw the pointer only: no name, no reason, no decision.
+    await zalo.idle(0.3)
+    assert [m.text for m in zalo.sent_to(group.id, after=group_mark)] == [pointer.text]

@@ -353,3 +353,25 @@ async def test_secretary_accounts_prefer_the_platform_asked_for(engine: AsyncEng
     await links.redeem(code=code, platform="telegram", user_id="42", now=START)
     assert await links.secretary_accounts(cell_id, prefer="telegram") == [("telegram", "42")]
     assert await links.secretary_accounts(cell_id, prefer="zalo") == [("zalo", "z-hoa")]
+
+
+def data_of(replies: list[Reply], label: str) -> str:
+    return next(c.data for r in replies for row in r.choices for c in row if c.label == label)
+
+
+async def test_an_absence_asked_on_zalo_reaches_a_secretary_on_telegram_and_back(
+    harness: Harness,
+) -> None:
+    secretary, member = await cell_with_member(harness)
+    await on_zalo(harness, "z-nam", f"/lienket {code_in(await harness.say(member, '/lienket'))}")
+    replies = await harness.say(secretary, "/lichhop 24/11 19:30 Hội trường KP5", group=GROUP)
+    await harness.tap(secretary, data_of(replies, vi("meeting.button.save_once")), group=GROUP)
+    home = await on_zalo(harness, "z-nam", "/xinvang")
+    draft = await on_zalo(harness, "z-nam", "", choice=data_of(home, vi("absence.button.sick")))
+    sent = await on_zalo(harness, "z-nam", "", choice=data_of(draft, vi("absence.button.send")))
+    cards = [r for r in sent if r.chat_id is not None]
+    assert [(r.platform, r.chat_id) for r in cards] == [(Platform.TELEGRAM, secretary.user_id)]
+    decided = await harness.tap(secretary, data_of(cards, vi("absence.button.approve")))
+    told = [r for r in decided if r.chat_id is not None]
+    # Nam has accounts on both; the answer came from Telegram, so he hears it there, once.
+    assert [(r.platform, r.chat_id) for r in told] == [(Platform.TELEGRAM, member.user_id)]
