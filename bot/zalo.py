@@ -26,6 +26,7 @@ from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import Clock
 from scheduler.dispatcher import ChatUnavailable, RetryLater
+from storage.cells import CellRepository
 from storage.choices import ANYONE, ChoiceRepository, Option
 from storage.usage import UsageRepository
 
@@ -123,6 +124,7 @@ class ZaloOutput:
         clock: Clock,
         choices: ChoiceRepository,
         usage: UsageRepository,
+        cells: CellRepository,
         *,
         bot_name: str,
         monthly_quota: int,
@@ -135,6 +137,7 @@ class ZaloOutput:
         self._clock = clock
         self._choices = choices
         self._usage = usage
+        self._cells = cells
         self.bot_name = bot_name
         self._quota = monthly_quota
         self._warn_at = max(1, monthly_quota * warn_percent // 100)
@@ -165,10 +168,13 @@ class ZaloOutput:
         return self._texts("zalo.file_link", name=file_name, link=url)
 
     async def deliver(
-        self, chat_id: str, reply: Reply, *, asker: str | None, in_group: bool
+        self, chat_id: str, reply: Reply, *, asker: str | None, in_group: bool | None
     ) -> None:
         """Send one reply to ``chat_id``. ``asker`` is who the reply answers (None for the
-        outbox); their options, and in a group everyone's, are what a number then picks."""
+        outbox); their options, and in a group everyone's, are what a number then picks.
+        ``in_group`` None: look it up (a cell's group, or else a private chat)."""
+        if in_group is None:
+            in_group = await self._cells.cell_for_chat(Platform.ZALO, chat_id) is not None
         text = self.render(reply, in_group=in_group)
         if not text.strip():
             return
@@ -212,7 +218,7 @@ class ZaloSender:
             raise ValueError(f"ZaloSender cannot send to {platform!r}")
         try:
             for reply in replies:
-                await self._output.deliver(chat_id, reply, asker=None, in_group=False)
+                await self._output.deliver(chat_id, reply, asker=None, in_group=None)
         except ZaloRateLimited as error:
             raise RetryLater(error.retry_after) from None
         except ZaloError as error:
@@ -287,7 +293,7 @@ class ZaloAdapter:
                     chat_id,
                     reply,
                     asker=inbound.user_id if same_chat else None,
-                    in_group=inbound.is_group and same_chat,
+                    in_group=inbound.is_group if same_chat else None,
                 )
             except ZaloError as error:
                 # The next reply may go to another chat that still works.

@@ -25,6 +25,7 @@ from handlers.core import Platform
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import Clock
+from storage.cells import CellRepository
 from storage.choices import ChoiceRepository
 from storage.usage import UsageRepository
 
@@ -84,6 +85,7 @@ class ZaloService:
             self._clock,
             choices,
             UsageRepository(engine),
+            CellRepository(engine),
             bot_name=me.account_name,
             monthly_quota=settings.zalo_monthly_quota,
             warn_percent=settings.zalo_quota_warn_percent,

@@ -17,8 +17,10 @@ from handlers.core import ChatKind, Choice, OutboundFile, Platform, Reply
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
 from scheduler.dispatcher import ChatUnavailable, RetryLater
+from storage.cells import CellRepository
 from storage.choices import ChoiceRepository
 from storage.usage import UsageRepository
+from tests.conftest import START
 from tests.support.fake_zalo_api import FakeZaloApi, running_fake_zalo_api
 
 vi = Texts("vi")
@@ -89,6 +91,7 @@ async def output(
         clock,
         ChoiceRepository(sqlite_engine),
         UsageRepository(sqlite_engine),
+        CellRepository(sqlite_engine),
         bot_name=BOT,
         monthly_quota=3000,
         warn_percent=80,
@@ -142,3 +145,25 @@ async def test_outbox_sender_maps_zalo_errors(zalo: FakeZaloApi, output: ZaloOut
     with pytest.raises(ValueError, match="cannot send"):
         await sender.send("telegram", "g1", [Reply("Nhắc họp")])
     assert zalo.sent == []
+
+
+async def test_outbox_sender_words_options_for_a_group_or_a_private_chat(
+    zalo: FakeZaloApi, output: ZaloOutput, sqlite_engine: AsyncEngine
+) -> None:
+    await CellRepository(sqlite_engine).found_cell(
+        platform="zalo",
+        chat_id="g-linked",
+        chat_title=None,
+        cell_name="Chi bộ 1",
+        timezone="Asia/Ho_Chi_Minh",
+        secretary_name="Hoa",
+        secretary_user_id="u-hoa",
+        now=START,
+    )
+    reply = Reply("Điểm danh:", choices=((Choice("🙋 Có mặt", "ci:5"),),))
+    await ZaloSender(output).send("zalo", "g-linked", [reply])
+    await ZaloSender(output).send("zalo", "u-hoa", [reply])
+    [in_group] = zalo.sent_to("g-linked")
+    [in_private] = zalo.sent_to("u-hoa")
+    assert vi("zalo.choose_group", bot=BOT, example=1) in in_group.text
+    assert vi("zalo.choose_private", example=1) in in_private.text
