@@ -131,11 +131,11 @@ class TelegramAdapter:
         if inbound is None:
             return
         replies = await self._dispatcher.handle(inbound, TelegramGateway(context.bot))
+        local = [r for r in replies if r.platform in (None, Platform.TELEGRAM)]
+        await self.render(context.bot, update, local)
         # A cell's group on another platform (Zalo) hears it through that platform's sender.
         if self._relay is not None:
             await self._relay.relay([r for r in replies if r.platform is Platform.ZALO])
-        local = [r for r in replies if r.platform in (None, Platform.TELEGRAM)]
-        await self.render(context.bot, update, local)
 
     async def render(self, bot: Bot, update: Update, replies: list[Reply]) -> None:
         query = update.callback_query

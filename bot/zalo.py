@@ -282,7 +282,6 @@ class ZaloAdapter:
     ) -> None:
         inbound = await self._with_choice(inbound)
         replies = await dispatcher.handle(inbound, ZaloGateway())
-        await relay.relay([r for r in replies if r.platform not in (None, Platform.ZALO)])
         for reply in replies:
             if reply.platform not in (None, Platform.ZALO):
                 continue
@@ -298,6 +297,8 @@ class ZaloAdapter:
             except ZaloError as error:
                 # The next reply may go to another chat that still works.
                 logger.warning("zalo: a reply could not be sent: %s", error.code)
+        # A cell's group on the other platform (Telegram) hears it through that platform.
+        await relay.relay([r for r in replies if r.platform not in (None, Platform.ZALO)])
 
     async def _with_choice(self, inbound: Inbound) -> Inbound:
         """A number or an option's text answering options we showed becomes that choice."""
