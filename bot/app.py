@@ -10,7 +10,7 @@ import html
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -33,13 +33,15 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.relay import PlatformSenders
 from bot.settings import Settings
 from bot.telegram import TelegramAdapter
 from bot.telegram_sender import TelegramSender
 from bot.update_order import PerPersonUpdateProcessor
+from bot.zalo_app import ZaloService
 from handlers.catalog import build_registry
 from handlers.context import Services
-from handlers.core import Reply
+from handlers.core import Platform, Reply
 from handlers.dispatch import Dispatcher
 from handlers.documents import render_nudge
 from handlers.i18n import LANGUAGES, Texts, texts_for
@@ -56,6 +58,7 @@ from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
 from storage.documents import NUDGE_PAYLOAD, DocumentRepository
 from storage.feedback import FeedbackRepository
+from storage.linking import LinkRepository
 from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
 from storage.members import MemberRepository
 from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
@@ -82,10 +85,15 @@ class Runtime:
     clock: Clock
     texts: Texts
     registry: Registry
-    adapter: TelegramAdapter
+    adapter: TelegramAdapter | None
     engine: AsyncEngine | None = None
     services: Services | None = None
     outbox: OutboxRunner | None = None
+    zalo: ZaloService | None = None
+    # Every platform's sender: the outbox sends each row through its own platform, and a
+    # reply for a cell's group on the other platform is relayed through it.
+    senders: PlatformSenders = field(default_factory=PlatformSenders)
+    dispatcher: Dispatcher | None = None
 
     async def open(self) -> Services:
         engine = create_engine(self.settings.database_url)
@@ -101,20 +109,34 @@ class Runtime:
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
+            links=LinkRepository(engine),
             clock=self.clock,
             texts=self.texts,
             default_timezone=self.settings.timezone,
             operator_ids=frozenset(str(user_id) for user_id in self.settings.admin_ids),
         )
         self.engine, self.services = engine, services
-        self.adapter.attach(Dispatcher(self.registry, services))
+        self.dispatcher = Dispatcher(self.registry, services)
+        if self.adapter is not None:
+            self.adapter.attach(self.dispatcher, self.senders)
         return services
 
-    async def start_outbox(self, bot: Bot) -> None:
-        """Re-derive reminder rows, then drain the outbox on an APScheduler interval."""
+    async def start_zalo(self) -> None:
+        """Start receiving from and sending to Zalo, when it has a token."""
+        if self.zalo is None:
+            return
+        if self.engine is None or self.dispatcher is None:
+            raise RuntimeError("open the runtime before starting Zalo")
+        await self.zalo.start(self.engine, self.dispatcher, self.senders)
+
+    async def start_outbox(self, bot: Bot | None) -> None:
+        """Re-derive reminder rows, then drain the outbox on an APScheduler interval.
+        ``bot`` is the Telegram bot, None when the process serves Zalo alone."""
         if self.engine is None or self.services is None:
             raise RuntimeError("open the runtime before starting the outbox")
         services, engine = self.services, self.engine
+        if bot is not None:
+            self.senders.register(Platform.TELEGRAM, TelegramSender(bot, texts=self.texts))
         await services.meetings.reconcile(self.clock.now())
 
         async def reminder(row: OutboxRow) -> list[Reply]:
@@ -142,26 +164,27 @@ class Runtime:
             if row.org_unit_id is None:
                 return
             now = self.clock.now()
-            accounts = await services.attendance.secretary_accounts(row.org_unit_id, row.platform)
+            # The secretary may use the other platform only (a cell on Telegram and Zalo).
+            accounts = await services.links.secretary_accounts(row.org_unit_id, row.platform)
             notices = [
                 NewOutboxRow(
                     dedupe_key=f"chat-unavailable:{row.platform}:{row.chat_id}:{now:%Y%m%d}",
-                    platform=row.platform,
+                    platform=platform,
                     chat_id=account,
                     due_at=now,
                     expires_at=None,
                     payload={"type": "text", "text": self.texts("reminders.chat_gone")},
                     org_unit_id=row.org_unit_id,
                 )
-                for account in accounts[:1]
-                if account != row.chat_id
+                for platform, account in accounts[:1]
+                if (platform, account) != (row.platform, row.chat_id)
             ]
             async with engine.begin() as connection:
                 await enqueue(connection, notices, now)
 
         dispatcher = OutboxDispatcher(
             OutboxRepository(engine),
-            TelegramSender(bot, texts=self.texts),
+            self.senders,
             {REMINDER_PAYLOAD: reminder, NUDGE_PAYLOAD: nudge},
             self.clock,
             default_worker_id(),
@@ -177,6 +200,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.stop_outbox()
+        if self.zalo is not None:
+            await self.zalo.close()
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
@@ -188,25 +213,36 @@ class ChiboBot:
     runtime: Runtime
 
 
-def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
-    if settings.telegram_token is None:
-        raise ValueError("build_application needs a Telegram token")
+def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    """The runtime for the platforms that have a token."""
     texts = texts_for(settings.language)
-    runtime = Runtime(
+    clock = clock or SystemClock()
+    return Runtime(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         texts=texts,
         registry=build_registry(),
-        adapter=TelegramAdapter(texts),
+        adapter=TelegramAdapter(texts) if settings.telegram_token else None,
+        zalo=ZaloService(settings, texts, clock) if settings.zalo_token else None,
     )
+
+
+def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
+    """Telegram (and Zalo alongside it, when it has a token) in PTB's application."""
+    if settings.telegram_token is None:
+        raise ValueError("build_application needs a Telegram token")
+    runtime = build_runtime(settings, clock=clock)
 
     async def post_init(application: TelegramApp) -> None:
         await runtime.open()
         await publish_commands(application, runtime.registry)
+        await runtime.start_zalo()
         await runtime.start_outbox(application.bot)
 
     async def post_stop(_application: TelegramApp) -> None:
         # Before shutdown closes the bot's HTTP client: the send in flight must finish.
+        if runtime.zalo is not None:
+            await runtime.zalo.stop_receiving()
         await runtime.stop_outbox()
 
     async def post_shutdown(_application: TelegramApp) -> None:
@@ -228,6 +264,8 @@ def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
         .build()
     )
     # One handler sees every update; the neutral dispatcher does the routing.
+    if runtime.adapter is None:
+        raise RuntimeError("a Telegram runtime without its adapter")
     application.add_handler(TypeHandler(Update, runtime.adapter.on_update))
     application.add_error_handler(_error_handler(runtime))
     return ChiboBot(application, runtime)
@@ -308,3 +346,20 @@ async def running(application: TelegramApp) -> AsyncIterator[TelegramApp]:
         await application.shutdown()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
+
+
+@asynccontextmanager
+async def running_zalo(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    """Serve Zalo alone (no Telegram token) inside the caller's event loop."""
+    if settings.zalo_token is None:
+        raise ValueError("running_zalo needs a Zalo token")
+    runtime = build_runtime(settings, clock=clock)
+    try:
+        await runtime.open()
+        await runtime.start_zalo()
+        await runtime.start_outbox(None)
+        yield runtime
+    finally:
+        if runtime.zalo is not None:
+            await runtime.zalo.stop_receiving()
+        await runtime.close()

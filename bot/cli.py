@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -20,12 +21,14 @@ Chưa có mã bot Telegram (token).
   2. Chép mã nhận được vào tệp .env (xem mẫu .env.example):
        CHIBO_TELEGRAM_TOKEN=123456:ABC...
   3. Chạy lại: make run
+Dùng Zalo: đặt CHIBO_ZALO_TOKEN (có thể dùng cả hai).
 
 No Telegram bot token yet.
   1. In Telegram, message @BotFather, send /newbot and follow the steps.
   2. Put the token in a .env file (see .env.example):
        CHIBO_TELEGRAM_TOKEN=123456:ABC...
   3. Run again: make run
+For Zalo, set CHIBO_ZALO_TOKEN (both platforms may be served at once).
 """
 
 
@@ -41,9 +44,13 @@ def _configure_logging(level: str) -> None:
 
 
 def _run(settings: Settings) -> int:
-    if settings.telegram_token is None:
+    """Telegram, Zalo or both, depending on which tokens are set. With Telegram, Zalo runs
+    inside PTB's application (its start-up and shutdown hooks)."""
+    if settings.telegram_token is None and settings.zalo_token is None:
         print(HOW_TO_GET_A_BOT, file=sys.stderr)
         return EXIT_CONFIG
+    if settings.telegram_token is None:
+        return asyncio.run(_run_zalo(settings))
     from bot.app import build_bot
 
     bot = build_bot(settings)
@@ -59,6 +66,18 @@ def _run(settings: Settings) -> int:
         )
     else:
         bot.application.run_polling()
+    return 0
+
+
+async def _run_zalo(settings: Settings) -> int:
+    from bot.app import running_zalo
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_zalo(settings):
+        await stop.wait()
     return 0
 
 
@@ -166,7 +185,10 @@ def _committee_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chibo", description="Chi bộ số — party cell bot")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="start the bot (polling, or webhook if CHIBO_WEBHOOK_URL)")
+    commands.add_parser(
+        "run",
+        help="start the bot: Telegram and/or Zalo by the tokens set (polling, or webhooks)",
+    )
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("gen-key", help="print a new key for CHIBO_DATA_KEYS")
     commands.add_parser("rotate-keys", help="re-encrypt personal data with the newest key")

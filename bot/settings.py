@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     # Updates handled at once (one person's always in order): database and Telegram round
     # trips of different people overlap instead of queueing behind each other.
     concurrent_updates: int = Field(default=16, ge=1, le=256)
+    # Zalo (see .env.example): the bot serves Zalo when it has a token.
+    zalo_token: SecretStr | None = None
+    zalo_base_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_secret: SecretStr | None = None
+    zalo_monthly_quota: int = Field(default=3000, ge=1)
+    zalo_quota_warn_percent: int = Field(default=80, ge=1, le=100)
+    # Our own web endpoint: the Zalo webhook and the signed links files travel as on Zalo.
+    public_url: str | None = None
+    web_listen: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
+    link_key: SecretStr | None = None
+    link_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 90)
 
     @field_validator("timezone")
     @classmethod
@@ -71,6 +83,21 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 # Never echo the key itself: only its position in the list.
                 raise ValueError(f"key #{position} is not a valid Fernet key") from exc
+        return value
+
+    @field_validator("zalo_webhook_secret")
+    @classmethod
+    def _zalo_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        # Zalo's own rule for setWebhook; the value itself is never echoed.
+        if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("must be 8 to 256 characters")
+        return value
+
+    @field_validator("link_key")
+    @classmethod
+    def _link_key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
         return value
 
     @field_validator("admin_ids", mode="before")

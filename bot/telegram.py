@@ -22,6 +22,7 @@ from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType, Me
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from bot.relay import PlatformSenders
 from handlers.core import Attachment, ChatKind, Inbound, Platform, Reply, split_text
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
@@ -159,10 +160,12 @@ class TelegramAdapter:
     def __init__(self, texts: Texts) -> None:
         self._texts = texts
         self._dispatcher: Dispatcher | None = None
+        self._relay: PlatformSenders | None = None
         self._seen: OrderedDict[int, None] = OrderedDict()
 
-    def attach(self, dispatcher: Dispatcher) -> None:
+    def attach(self, dispatcher: Dispatcher, relay: PlatformSenders | None = None) -> None:
         self._dispatcher = dispatcher
+        self._relay = relay
 
     def _first_delivery(self, update_id: int) -> bool:
         if update_id in self._seen:
@@ -181,7 +184,11 @@ class TelegramAdapter:
         if inbound is None:
             return
         replies = await self._dispatcher.handle(inbound, TelegramGateway(context.bot))
-        await self.render(context.bot, update, replies)
+        local = [r for r in replies if r.platform in (None, Platform.TELEGRAM)]
+        await self.render(context.bot, update, local)
+        # A cell's group on another platform (Zalo) hears it through that platform's sender.
+        if self._relay is not None:
+            await self._relay.relay([r for r in replies if r.platform is Platform.ZALO])
 
     async def render(self, bot: Bot, update: Update, replies: list[Reply]) -> None:
         query = update.callback_query

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Platform, Reply
 from storage.absences import (
     WITHDRAWABLE,
     Absence,
@@ -150,10 +150,8 @@ async def flag_replies(context: Context, cell: OrgUnit, meeting_id: int) -> list
                 )
             )
     lines.append(context.t("absence.flag.footer"))
-    accounts = await context.services.attendance.secretary_accounts(
-        cell.id, context.inbound.platform
-    )
-    return [Reply("\n".join(lines), chat_id=account) for account in accounts]
+    accounts = await context.services.links.secretary_accounts(cell.id, context.inbound.platform)
+    return [_private("\n".join(lines), where, account) for where, account in accounts]
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -232,11 +230,18 @@ async def _refuse_if_asked(context: Context, cell: OrgUnit, meeting_id: int) -> 
             raise _exists_error(context, cell, absence)
 
 
-async def _other_leaders(context: Context, cell: OrgUnit) -> list[str]:
-    """Leaders' accounts, without the one acting: nobody decides their own request."""
+async def _other_leaders(context: Context, cell: OrgUnit) -> list[tuple[str, str]]:
+    """Leaders' (platform, account), without the one acting: nobody decides their own
+    request. A leader may use the other platform than the member (one cell, two apps)."""
     accounts = await _repo(context).leader_accounts(cell.id, context.inbound.platform)
     me = context.actor.id if context.actor else None
     return [account for account, member_id in accounts.items() if member_id != me]
+
+
+def _private(
+    text: str, platform: str, account: str, choices: tuple[tuple[Choice, ...], ...] = ()
+) -> Reply:
+    return Reply(text, choices=choices, chat_id=account, platform=Platform(platform))
 
 
 def _leader_card(context: Context, cell: OrgUnit, absence: Absence) -> str:
@@ -485,7 +490,7 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
     replies = [Reply(context.t(key, title=absence.meeting.title, when=when), replace=True)]
     card = _leader_card(context, cell, absence)
     buttons = _decide_buttons(context, absence)
-    replies += [Reply(card, choices=buttons, chat_id=account) for account in leaders]
+    replies += [_private(card, where, account, buttons) for where, account in leaders]
     return replies
 
 
@@ -533,7 +538,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
     if excused:
         told += "\n" + context.t("absence.told_excused")
     accounts = await repo.member_accounts(absence.member_id, context.inbound.platform)
-    replies += [Reply(told, chat_id=account) for account in accounts]
+    replies += [_private(told, where, account) for where, account in accounts]
     return replies
 
 
@@ -562,7 +567,8 @@ async def withdraw(context: Context, args: list[str]) -> list[Reply]:
     title, when = absence.meeting.title, _when(context, cell, absence.meeting.starts_at)
     replies = [Reply(context.t("absence.withdrawn", title=title, when=when), replace=True)]
     note = context.t("absence.withdrawn_leader", name=actor.full_name, title=title, when=when)
-    replies += [Reply(note, chat_id=account) for account in await _other_leaders(context, cell)]
+    leaders = await _other_leaders(context, cell)
+    replies += [_private(note, where, account) for where, account in leaders]
     return replies
 
 

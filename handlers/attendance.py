@@ -20,7 +20,7 @@ from babel.numbers import format_percent
 
 from handlers import absences
 from handlers.context import Context, UserError
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Platform, Reply
 from handlers.feedback import minutes_section
 from handlers.i18n import Texts
 from storage.attendance import (
@@ -349,11 +349,11 @@ def _checkin_errors(*, closed_key: str = "attendance.closed") -> Iterator[None]:
         raise UserError(closed_key) from None
 
 
-async def _group_chats(context: Context, cell: OrgUnit) -> list[str]:
+async def _group_chats(context: Context, cell: OrgUnit) -> list[tuple[str, Platform]]:
+    """The cell's groups on every platform, as (chat id, platform)."""
     return [
-        chat.external_id
+        (chat.external_id, Platform(chat.platform))
         for chat in await context.services.cells.chats_of(cell.id)
-        if chat.platform == context.inbound.platform
     ]
 
 
@@ -484,7 +484,10 @@ async def attendance_command(context: Context) -> list[Reply]:
     if opened:
         groups = await _group_chats(context, cell)
         message = _checkin_message(context, cell, meeting)
-        replies = [Reply(message.text, choices=message.choices, chat_id=g) for g in groups]
+        replies = [
+            Reply(message.text, choices=message.choices, chat_id=chat_id, platform=platform)
+            for chat_id, platform in groups
+        ]
         note = context.t("attendance.opened_in_group" if groups else "attendance.opened_no_group")
     return [await _roster_view(context, cell, meeting, note=note), *replies]
 
@@ -595,8 +598,10 @@ async def close_checkin(context: Context, args: list[str]) -> list[Reply]:
         )
         replies.append(Reply(note, replace=True))
     announcement = summary_text(texts, cell, meeting, counts)
-    groups = await _group_chats(context, cell) or [inbound.chat_id]
-    replies += [Reply(announcement, chat_id=chat_id) for chat_id in groups]
+    groups = await _group_chats(context, cell) or [(inbound.chat_id, inbound.platform)]
+    replies += [
+        Reply(announcement, chat_id=chat_id, platform=platform) for chat_id, platform in groups
+    ]
     recipients = [inbound.user_id]
     recipients += await repo.secretary_accounts(cell.id, inbound.platform)
     draft = _minutes_reply_text(context, meeting)

@@ -9,6 +9,7 @@ from handlers import (
     cells,
     documents,
     feedback,
+    link,
     meetings,
     menu,
     profile,
@@ -176,6 +177,13 @@ def build_registry() -> Registry:
     registry.flow(feedback.TEXT_FLOW, feedback.text_answer)
     registry.flow(feedback.SEND_FLOW, feedback.send_typed)
     registry.flow(feedback.NOTE_FLOW, feedback.note_answer)
+
+    # One person on two platforms (Telegram and Zalo): a one-time code made on one and sent
+    # privately on the other links the accounts. Anyone may send a code (the Zalo account is
+    # not a member yet); only members can make one.
+    registry.command(
+        Command("lienket", "link", link.link_command, Access.ANYONE, Scope.PRIVATE, "cmd.link")
+    )
 
     # Absence requests: asked in a group, /xinvang only points to the private chat, where the
     # member picks the meeting and reason, sends it and may withdraw it; leaders decide and

@@ -8,19 +8,26 @@ from datetime import timedelta
 from handlers.context import Context, UserError
 from handlers.core import Choice, Reply
 from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
+from storage.audit import Actor
 from storage.errors import ChatAlreadyLinked
-from storage.models import MemberState
+from storage.linking import CellHasGroupThere
+from storage.models import Member, MemberState, OrgKind, Role
 
 SETUP_FLOW = "setup_name"
 QUESTION_TTL = timedelta(hours=1)
 
 
 async def setup(context: Context) -> list[Reply]:
-    """/batdau: a group admin links the group to a new cell and becomes its secretary."""
+    """/batdau: a group admin links the group to a new cell and becomes its secretary; a
+    secretary whose cell already has a group on another platform (and who linked this
+    platform's account with /lienket) makes this group the cell's group here too."""
     await _check_can_found(context)
-    if context.inbound.args.strip():
-        return await _found(context, context.inbound.args)
     inbound = context.inbound
+    known = await context.services.members.by_identity(inbound.platform, inbound.user_id)
+    if known is not None:
+        return await _second_group(context, known)
+    if inbound.args.strip():
+        return await _found(context, inbound.args)
     await context.services.pending.expect(
         platform=inbound.platform,
         chat_id=inbound.chat_id,
@@ -46,6 +53,32 @@ async def _check_can_found(context: Context) -> None:
         inbound.chat_id, inbound.user_id
     ):
         raise UserError("setup.not_admin")
+
+
+async def _second_group(context: Context, known: Member) -> list[Reply]:
+    cell = await context.services.cells.get(known.cell_id)
+    if (
+        known.role is not Role.SECRETARY
+        or known.state is not MemberState.ACTIVE
+        or cell is None
+        or cell.kind is not OrgKind.CELL
+    ):
+        raise UserError("error.already_registered")
+    inbound = context.inbound
+    try:
+        await context.services.links.link_group(
+            cell_id=cell.id,
+            platform=inbound.platform,
+            chat_id=inbound.chat_id,
+            title=inbound.chat_title,
+            actor=Actor(f"{inbound.platform}:{inbound.user_id}", known.id),
+            now=context.now,
+        )
+    except ChatAlreadyLinked:
+        raise UserError("setup.already_linked") from None
+    except CellHasGroupThere:
+        raise UserError("setup.cell_has_group_here", cell=cell.name) from None
+    return [Reply(context.t("setup.second_group", cell=cell.name))]
 
 
 async def _found(context: Context, raw_name: str) -> list[Reply]:

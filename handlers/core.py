@@ -95,6 +95,8 @@ class Reply:
     platforms without that send it as an ordinary message.
     ``shared_file`` re-sends a file the platform holds, with ``text`` as its caption and the
     choices under it; ``protect_content`` asks the platform to forbid forwarding and saving.
+    ``platform`` names the platform of ``chat_id`` when it may differ from the inbound's (a
+    cell's group on the other platform); None means the inbound's own.
     """
 
     text: str
@@ -107,6 +109,7 @@ class Reply:
     file: OutboundFile | None = None
     shared_file: SharedFile | None = None
     protect_content: bool = False
+    platform: Platform | None = None
 
 
 def split_text(text: str, limit: int) -> list[str]:

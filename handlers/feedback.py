@@ -16,7 +16,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Platform, Reply
 from handlers.i18n import Texts
 from storage.feedback import (
     MAX_NOTE,
@@ -236,10 +236,19 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
         text=item.text,
     )
     open_card = ((Choice(context.t("feedback.button.open"), f"{ITEM}:{item.id}"),),)
-    for account in await _repo(context).leader_accounts(cell.id, context.inbound.platform):
-        if account != context.inbound.user_id:
-            replies.append(Reply(notice, chat_id=account, choices=open_card))
+    for platform, account in await _repo(context).leader_accounts(
+        cell.id, context.inbound.platform
+    ):
+        if (platform, account) != (context.inbound.platform, context.inbound.user_id):
+            replies.append(_private(notice, platform, account, open_card))
     return replies
+
+
+def _private(
+    text: str, platform: str, account: str, choices: tuple[tuple[Choice, ...], ...] = ()
+) -> Reply:
+    """A private message to ``account`` on its own platform (a cell may use two)."""
+    return Reply(text, chat_id=account, choices=choices, platform=Platform(platform))
 
 
 async def my_items(context: Context, _args: list[str]) -> list[Reply]:
@@ -471,8 +480,8 @@ async def _tell_others(
             kind=_kind_label(context, item.kind),
             note=note,
         )
-        for account in await repo.member_accounts(item.member_id, platform):
-            replies.append(Reply(text, chat_id=account))
+        for where, account in await repo.member_accounts(item.member_id, platform):
+            replies.append(_private(text, where, account))
     cell = await context.services.cells.get(item.cell_id)
     if to is FeedbackStatus.FORWARDED and cell is not None and cell.parent_id is not None:
         text = context.t(
@@ -483,8 +492,8 @@ async def _tell_others(
             note=note,
         )
         open_card = ((Choice(context.t("feedback.button.open"), f"{ITEM}:{item.id}"),),)
-        for account in await repo.leader_accounts(cell.parent_id, platform):
-            replies.append(Reply(text, chat_id=account, choices=open_card))
+        for where, account in await repo.leader_accounts(cell.parent_id, platform):
+            replies.append(_private(text, where, account, open_card))
     if context.is_office:
         text = context.t(
             "feedback.notify_cell",
@@ -492,9 +501,10 @@ async def _tell_others(
             status=_status_label(context, to),
             note=note,
         )
-        for account in await repo.leader_accounts(item.cell_id, platform):
-            replies.append(Reply(text, chat_id=account))
-    return [reply for reply in replies if reply.chat_id != context.inbound.user_id]
+        for where, account in await repo.leader_accounts(item.cell_id, platform):
+            replies.append(_private(text, where, account))
+    me = (platform, context.inbound.user_id)
+    return [reply for reply in replies if (reply.platform, reply.chat_id) != me]
 
 
 # --- the minutes ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Platform, Reply
 from handlers.fields import fold
 from handlers.i18n import Texts
 from handlers.vi_datetime import DateTimeProblem, parse_when
@@ -60,15 +60,14 @@ def describe(
 
 
 async def _announce(context: Context, cell: OrgUnit, text: str) -> list[Reply]:
-    """``text`` to each of the cell's group chats on this platform, plus a short note to the
+    """``text`` to each of the cell's group chats on every platform, plus a short note to the
     secretary when they acted from a private chat."""
-    groups = [
-        chat.external_id
-        for chat in await context.services.cells.chats_of(cell.id)
-        if chat.platform == context.inbound.platform
+    groups = await context.services.cells.chats_of(cell.id)
+    replies = [
+        Reply(text, chat_id=chat.external_id, platform=Platform(chat.platform)) for chat in groups
     ]
-    replies = [Reply(text, chat_id=chat_id) for chat_id in groups]
-    if context.inbound.chat_id not in groups:
+    here = (context.inbound.platform, context.inbound.chat_id)
+    if here not in {(chat.platform, chat.external_id) for chat in groups}:
         replies.insert(
             0, Reply(context.t("meeting.group_told"), replace=context.inbound.choice is not None)
         )

@@ -3,12 +3,23 @@ open question."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from handlers.context import Context
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Platform, Reply
 from storage.models import MemberState, Role
 
 
 async def help_menu(context: Context) -> list[Reply]:
+    replies = await _help(context)
+    if context.inbound.is_group and context.inbound.platform is Platform.ZALO and replies:
+        # Zalo shows the bot only messages that mention it: say so where people ask for help.
+        first = replies[0]
+        replies[0] = replace(first, text=f"{first.text}\n\n{context.t('help.zalo_group')}")
+    return replies
+
+
+async def _help(context: Context) -> list[Reply]:
     inbound = context.inbound
     actor = context.actor
     if inbound.is_group:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from handlers.context import Context, UserError
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Platform, Reply
 from handlers.member_view import describe_member, role_label, status_label
 from storage.models import Member, MemberState, MemberStatus, Role
 
@@ -218,9 +218,8 @@ async def hand_over(context: Context, args: list[str]) -> list[Reply]:
     announcement = context.t("card.handed_over_group", name=successor.full_name, cell=cell.name)
     replies = [Reply(context.t("card.handed_over", name=successor.full_name), replace=True)]
     replies += [
-        Reply(announcement, chat_id=chat.external_id)
+        Reply(announcement, chat_id=chat.external_id, platform=Platform(chat.platform))
         for chat in await context.services.cells.chats_of(cell.id)
-        if chat.platform == context.inbound.platform
     ]
     return replies
 

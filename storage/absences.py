@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import StorageConflict
+from storage.linking import one_account_each
 from storage.models import (
     AbsenceReason,
     AbsenceStatus,
@@ -269,30 +270,33 @@ class AbsenceRepository:
         async with reading(self._engine).connect() as connection:
             return [_absence(row) for row in (await connection.execute(query)).mappings()]
 
-    async def leader_accounts(self, cell_id: int, platform: str) -> dict[str, int]:
-        """The secretary's and deputies' user ids on ``platform`` → their member ids."""
+    async def leader_accounts(self, cell_id: int, platform: str) -> dict[tuple[str, str], int]:
+        """The secretary's and deputies' (platform, account) → their member ids: one account
+        each, on ``platform`` when they use it, else on their other one."""
         query = (
-            select(identities.c.external_user_id, members.c.id)
+            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
             .join(members, members.c.id == identities.c.member_id)
             .where(
                 members.c.org_unit_id == cell_id,
                 members.c.role.in_((Role.SECRETARY, Role.DEPUTY)),
                 members.c.state == MemberState.ACTIVE,
-                identities.c.platform == platform,
             )
             .order_by(members.c.role.desc(), identities.c.id)
         )
         async with reading(self._engine).connect() as connection:
-            return {str(row[0]): int(row[1]) for row in await connection.execute(query)}
+            rows = (await connection.execute(query)).all()
+        owners = {(str(p), str(a)): int(m) for m, p, a in rows}
+        return {account: owners[account] for account in one_account_each(rows, platform)}
 
-    async def member_accounts(self, member_id: int, platform: str) -> list[str]:
+    async def member_accounts(self, member_id: int, platform: str) -> list[tuple[str, str]]:
+        """(platform, account) to tell the member privately, preferring ``platform``."""
         query = (
-            select(identities.c.external_user_id)
-            .where(identities.c.member_id == member_id, identities.c.platform == platform)
+            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
+            .where(identities.c.member_id == member_id)
             .order_by(identities.c.id)
         )
         async with reading(self._engine).connect() as connection:
-            return [str(value) for value in (await connection.execute(query)).scalars()]
+            return one_account_each((await connection.execute(query)).all(), platform)
 
     async def history(
         self, cell_id: int, limit: int = 100

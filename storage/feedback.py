@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import StorageConflict
+from storage.linking import one_account_each
 from storage.models import FeedbackKind, FeedbackStatus, MemberState, OrgKind, Role
 from storage.schema import feedback, feedback_events, identities, meetings, members, org_units
 
@@ -349,29 +350,32 @@ class FeedbackRepository:
             still_open=int(still_open),
         )
 
-    async def leader_accounts(self, unit_id: int, platform: str) -> list[str]:
-        """The accounts of the unit's secretary and deputy (for a committee: its office
-        staff), to tell them privately of new or forwarded items."""
+    async def leader_accounts(self, unit_id: int, platform: str) -> list[tuple[str, str]]:
+        """(platform, account) of the unit's secretary and deputy (for a committee: its office
+        staff), to tell them privately of new or forwarded items: one each, on ``platform``
+        when they use it, else on the other one (a cell may live on Telegram and Zalo)."""
         query = (
-            select(identities.c.external_user_id)
+            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
             .join(members, members.c.id == identities.c.member_id)
             .where(
                 members.c.org_unit_id == unit_id,
                 members.c.role.in_((Role.SECRETARY, Role.DEPUTY)),
                 members.c.state == MemberState.ACTIVE,
-                identities.c.platform == platform,
             )
             .order_by(members.c.role.desc(), identities.c.id)
         )
         async with reading(self._engine).connect() as connection:
-            return [str(value) for value in (await connection.execute(query)).scalars()]
+            return one_account_each((await connection.execute(query)).all(), platform)
 
-    async def member_accounts(self, member_id: int, platform: str) -> list[str]:
-        query = select(identities.c.external_user_id).where(
-            identities.c.member_id == member_id, identities.c.platform == platform
+    async def member_accounts(self, member_id: int, platform: str) -> list[tuple[str, str]]:
+        """(platform, account) to tell a member privately, preferring ``platform``."""
+        query = (
+            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
+            .where(identities.c.member_id == member_id)
+            .order_by(identities.c.id)
         )
         async with reading(self._engine).connect() as connection:
-            return [str(value) for value in (await connection.execute(query)).scalars()]
+            return one_account_each((await connection.execute(query)).all(), platform)
 
     # --- helpers ------------------------------------------------------------------------
 

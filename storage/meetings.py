@@ -20,6 +20,7 @@ from scheduler.recurrence import months_from, occurrence_in
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import StorageConflict
+from storage.linking import one_account_each
 from storage.models import MeetingKind, MeetingStatus, MemberState, SeriesRule
 from storage.outbox import NewOutboxRow, cancel_pending, enqueue
 from storage.schema import (
@@ -592,8 +593,9 @@ class MeetingRepository:
         )
 
     async def _targets(self, connection: AsyncConnection, cell_id: int) -> list[tuple[str, str]]:
-        """The cell's group chats, then the private chats of members who asked for reminders
-        there (on Telegram a private chat's id is the user's id)."""
+        """The cell's group chats on every platform, then the private chats of members who
+        asked for reminders there (a private chat's id is the user's id), one per member even
+        when they linked accounts on two platforms: the one they linked first."""
         groups = (
             await connection.execute(
                 select(chats.c.platform, chats.c.external_id)
@@ -603,7 +605,7 @@ class MeetingRepository:
         ).all()
         private = (
             await connection.execute(
-                select(identities.c.platform, identities.c.external_user_id)
+                select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
                 .join(members, members.c.id == identities.c.member_id)
                 .where(
                     members.c.org_unit_id == cell_id,
@@ -613,7 +615,8 @@ class MeetingRepository:
                 .order_by(identities.c.id)
             )
         ).all()
-        return [(str(p), str(c)) for p, c in [*groups, *private]]
+        people = one_account_each(private, prefer="")
+        return [(str(p), str(c)) for p, c in groups] + people
 
     async def _scheduled(
         self, connection: AsyncConnection, cell_id: int, meeting_id: int

@@ -381,3 +381,38 @@ feedback_events = Table(
     Index("ix_feedback_events_feedback", "feedback_id"),
     CheckConstraint(_one_of("status", FeedbackStatus), name="status"),
 )
+
+# --- one cell on two platforms (migration 0004) --------------------------------------------
+
+# A one-time code a member makes on one platform and types on the other to link the two
+# accounts. Only the code's SHA-256 is kept, and only until it is used or expires.
+link_codes = Table(
+    "link_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_link_codes_member", "member_id"),
+)
+
+# Numbered options shown on a platform without buttons (Zalo), waiting for a number or an
+# option's text. ``user_id`` "*" holds a group's latest options, which anyone there may answer.
+pending_choices = Table(
+    "pending_choices",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("chat_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("options", JSON, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Messages sent per platform and calendar month (UTC), against a plan's monthly quota.
+message_usage = Table(
+    "message_usage",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("sent", Integer, nullable=False),
+    Column("warned", Boolean, nullable=False, server_default=false()),
+)

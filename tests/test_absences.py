@@ -597,7 +597,10 @@ async def test_storage_request_decide_withdraw_on_each_engine(
     past, expected = await repo.history(cell.cell_id)
     assert past == [] and {m.full_name for m in expected} >= {"Lê Văn Nam", "Trần Thị Hoa"}
     leaders = await repo.leader_accounts(cell.cell_id, "telegram")
-    assert set(leaders) == {cell.secretary.user_id, cell.deputy.user_id}
+    assert set(leaders) == {
+        ("telegram", cell.secretary.user_id),
+        ("telegram", cell.deputy.user_id),
+    }
 
 
 def test_every_absence_key_exists_in_both_languages() -> None:

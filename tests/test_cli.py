@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +96,18 @@ def test_committee_office_is_set_up_from_the_command_line(tmp_path: Path) -> Non
 
     listed = _chibo("committee", "list", cwd=tmp_path, **database)
     assert listed.stdout.strip() == "1\tcommittee\tĐảng ủy phường Bến Nghé"
+
+
+def test_zalo_settings_are_checked_without_echoing_secrets() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    for name, value, wording in (
+        ("zalo_webhook_secret", "short-1", "CHIBO_ZALO_WEBHOOK_SECRET: must be 8 to 256"),
+        ("link_key", "short-key-2", "CHIBO_LINK_KEY: must be at least 16"),
+    ):
+        with pytest.raises(SettingsError) as raised:
+            load_settings(_env_file=None, **{name: value})
+        assert wording in str(raised.value) and value not in str(raised.value)
+    settings = load_settings(_env_file=None, zalo_token="1:secret-token")
+    assert settings.zalo_base_url == "https://bot-api.zaloplatforms.com"
+    assert "secret-token" not in repr(settings)

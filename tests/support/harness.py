@@ -21,6 +21,7 @@ from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.documents import DocumentRepository
 from storage.feedback import FeedbackRepository
+from storage.linking import LinkRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
@@ -59,6 +60,7 @@ class Harness:
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
+            links=LinkRepository(engine),
             clock=clock,
             texts=Texts("vi"),
             default_timezone="Asia/Ho_Chi_Minh",

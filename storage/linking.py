@@ -1,0 +1,225 @@
+"""One person, two platforms: one-time codes that link a member's second chat account (Zalo
+and Telegram) to the same member record, so attendance, absences and reads count once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.audit import Actor, record
+from storage.db import reading
+from storage.errors import AlreadyRegistered, ChatAlreadyLinked, StorageConflict
+from storage.models import MemberState, Role
+from storage.schema import chats, identities, link_codes, members
+
+CODE_DIGITS = 8  # 10^8 codes, alive for minutes: not guessable by typing in a chat
+
+
+class LinkCodeInvalid(StorageConflict):
+    """No live code like this: mistyped, already used or expired."""
+
+
+class PlatformAlreadyLinked(StorageConflict):
+    """The member already has an account on this platform."""
+
+
+class CellHasGroupThere(StorageConflict):
+    """The cell already has a group chat on this platform."""
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    member_id: int
+    cell_id: int
+
+
+def one_account_each(rows: Sequence[Any], prefer: str) -> list[tuple[str, str]]:
+    """From (member id, platform, account) rows in order: one (platform, account) per member,
+    on ``prefer`` when the member has an account there, else their first one; members keep
+    the order of their first row."""
+    chosen: dict[int, tuple[str, str]] = {}
+    for member_id, platform, account in rows:
+        if member_id not in chosen or (chosen[member_id][0] != prefer and platform == prefer):
+            chosen[member_id] = (str(platform), str(account))
+    return list(chosen.values())
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def normalize_code(raw: str) -> str | None:
+    """The digits of a code as people type it ("1234 5678", "1234-5678"), or None."""
+    digits = "".join(ch for ch in raw if not ch.isspace() and ch != "-")
+    return digits if len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit() else None
+
+
+class LinkRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def make_code(
+        self, *, member_id: int, cell_id: int, actor: Actor, now: datetime, ttl: timedelta
+    ) -> str:
+        """A fresh code for ``member_id``; any earlier code of theirs stops working."""
+        code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(link_codes).where(
+                    (link_codes.c.member_id == member_id) | (link_codes.c.expires_at <= now)
+                )
+            )
+            await connection.execute(
+                insert(link_codes).values(
+                    code_hash=_digest(code), member_id=member_id, expires_at=now + ttl
+                )
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="member.link_code_made",
+                org_unit_id=cell_id,
+                target=f"member:{member_id}",
+            )
+        return code
+
+    async def redeem(self, *, code: str, platform: str, user_id: str, now: datetime) -> Linked:
+        """Link (platform, user_id) to the code's member and use the code up, all or nothing."""
+        async with self._engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    select(link_codes.c.member_id, link_codes.c.expires_at).where(
+                        link_codes.c.code_hash == _digest(code)
+                    )
+                )
+            ).first()
+            if row is None or row.expires_at <= now:
+                raise LinkCodeInvalid
+            member_id = int(row.member_id)
+            taken = await connection.execute(
+                select(identities.c.member_id).where(
+                    (
+                        (identities.c.platform == platform)
+                        & (identities.c.external_user_id == user_id)
+                    )
+                    | ((identities.c.platform == platform) & (identities.c.member_id == member_id))
+                )
+            )
+            owners = {int(owner) for owner in taken.scalars()}
+            if owners - {member_id}:
+                raise AlreadyRegistered
+            if owners:
+                raise PlatformAlreadyLinked
+            cell_id = (
+                await connection.execute(
+                    select(members.c.org_unit_id).where(members.c.id == member_id)
+                )
+            ).scalar_one()
+            try:
+                await connection.execute(
+                    insert(identities).values(
+                        platform=platform,
+                        external_user_id=user_id,
+                        member_id=member_id,
+                        linked_at=now,
+                    )
+                )
+            except IntegrityError as exc:  # the same account linked by a concurrent message
+                raise AlreadyRegistered from exc
+            await connection.execute(delete(link_codes).where(link_codes.c.member_id == member_id))
+            await record(
+                connection,
+                at=now,
+                actor=Actor(f"{platform}:{user_id}", member_id),
+                action="member.account_linked",
+                org_unit_id=cell_id,
+                target=f"member:{member_id}",
+                details={"platform": platform},
+            )
+        return Linked(member_id=member_id, cell_id=cell_id)
+
+    async def secretary_accounts(self, cell_id: int, prefer: str) -> list[tuple[str, str]]:
+        """(platform, account) of the cell's secretary, one per person: on ``prefer`` when
+        they use it there, else on their other platform."""
+        query = (
+            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
+            .join(members, members.c.id == identities.c.member_id)
+            .where(
+                members.c.org_unit_id == cell_id,
+                members.c.role == Role.SECRETARY,
+                members.c.state == MemberState.ACTIVE,
+            )
+            .order_by(identities.c.id)
+        )
+        async with reading(self._engine).connect() as connection:
+            return one_account_each((await connection.execute(query)).all(), prefer)
+
+    async def platforms_of(self, member_id: int) -> list[str]:
+        async with reading(self._engine).connect() as connection:
+            rows = await connection.execute(
+                select(identities.c.platform)
+                .where(identities.c.member_id == member_id)
+                .order_by(identities.c.id)
+            )
+            return [str(platform) for platform in rows.scalars()]
+
+    async def link_group(
+        self,
+        *,
+        cell_id: int,
+        platform: str,
+        chat_id: str,
+        title: str | None,
+        actor: Actor,
+        now: datetime,
+    ) -> None:
+        """Make a group on a second platform the cell's group there too."""
+        async with self._engine.begin() as connection:
+            linked = await connection.execute(
+                select(chats.c.org_unit_id).where(
+                    ((chats.c.platform == platform) & (chats.c.external_id == chat_id))
+                    | ((chats.c.platform == platform) & (chats.c.org_unit_id == cell_id))
+                )
+            )
+            owners = set(linked.scalars())
+            if owners - {cell_id} or (platform, chat_id) in await _chats(connection, cell_id):
+                raise ChatAlreadyLinked
+            if owners:
+                raise CellHasGroupThere
+            try:
+                await connection.execute(
+                    insert(chats).values(
+                        platform=platform,
+                        external_id=chat_id,
+                        org_unit_id=cell_id,
+                        title=title,
+                        linked_at=now,
+                    )
+                )
+            except IntegrityError as exc:  # linked by a concurrent /batdau
+                raise ChatAlreadyLinked from exc
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="cell.group_linked",
+                org_unit_id=cell_id,
+                target=f"cell:{cell_id}",
+                details={"chat": f"{platform}:{chat_id}"},
+            )
+
+
+async def _chats(connection: AsyncConnection, cell_id: int) -> set[tuple[str, str]]:
+    rows = await connection.execute(
+        select(chats.c.platform, chats.c.external_id).where(chats.c.org_unit_id == cell_id)
+    )
+    return {(str(platform), str(chat)) for platform, chat in rows}

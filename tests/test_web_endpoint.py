@@ -1,0 +1,94 @@
+"""The web endpoint on its own (httpx's ASGI transport): the Zalo webhook's checks and the
+signed links' answers to forged, malformed and expired tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from bot.links import DOCUMENT, TEMPORARY, LinkSigner, ServedFile, TemporaryFiles, derive_key
+from bot.web import MAX_WEBHOOK_BYTES, SECRET_HEADER, ZALO_WEBHOOK_PATH, WebEndpoint
+from handlers.i18n import Texts
+from scheduler.clock import ManualClock
+
+vi = Texts("vi")
+SECRET = "webhook-secret-1"
+
+
+def _endpoint(clock: ManualClock, events: list[dict[str, Any]]) -> tuple[WebEndpoint, LinkSigner]:
+    async def on_event(event: dict[str, Any]) -> None:
+        if event.get("boom"):
+            raise RuntimeError("handler failed")
+        events.append(event)
+
+    signer = LinkSigner(derive_key(link_key=None, data_key="k" * 44), "http://test")
+    web = WebEndpoint(
+        texts=vi,
+        clock=clock,
+        signer=signer,
+        files=TemporaryFiles(timedelta(hours=1)),
+        on_zalo_event=on_event,
+        zalo_secret=SECRET,
+    )
+    return web, signer
+
+
+async def test_webhook_refuses_what_is_not_a_zalo_update(clock: ManualClock) -> None:
+    events: list[dict[str, Any]] = []
+    web, _ = _endpoint(clock, events)
+    transport = httpx.ASGITransport(app=web.app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        headers = {SECRET_HEADER: SECRET}
+        assert (
+            await http.post(ZALO_WEBHOOK_PATH, content=b"{", headers=headers)
+        ).status_code == 400
+        bad = await http.post(ZALO_WEBHOOK_PATH, json={"ok": True, "result": []}, headers=headers)
+        assert bad.status_code == 400
+        big = await http.post(
+            ZALO_WEBHOOK_PATH, content=b" " * (MAX_WEBHOOK_BYTES + 1), headers=headers
+        )
+        assert big.status_code == 413
+        wrong = await http.post(
+            ZALO_WEBHOOK_PATH, json={"result": {}}, headers={SECRET_HEADER: SECRET + "x"}
+        )
+        assert wrong.status_code == 403
+        # A failing handler still answers 200: a redelivery would fail the same way.
+        failing = await http.post(
+            ZALO_WEBHOOK_PATH, json={"ok": True, "result": {"boom": 1}}, headers=headers
+        )
+        assert failing.status_code == 200
+        fine = await http.post(
+            ZALO_WEBHOOK_PATH, json={"ok": True, "result": {"event_name": "x"}}, headers=headers
+        )
+        assert fine.status_code == 200
+    assert events == [{"event_name": "x"}]
+
+
+async def test_links_refuse_forged_malformed_and_missing_files(clock: ManualClock) -> None:
+    web, signer = _endpoint(clock, [])
+    later = clock.now() + timedelta(minutes=5)
+    transport = httpx.ASGITransport(app=web.app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        for token in ("abc", "doc.1.0.1.", "...", "doc.1.0.99999999999.AAAA"):
+            response = await http.get(f"/d/{token}")
+            assert response.status_code == 404 and response.text == vi("link.invalid")
+        no_source = signer.url(DOCUMENT, 1, None, later).removeprefix("http://test")
+        gone = await http.get(no_source)
+        assert gone.status_code == 404 and gone.text == vi("link.gone")
+        unknown_file = signer.url(TEMPORARY, 123, None, later).removeprefix("http://test")
+        assert (await http.get(unknown_file)).status_code == 404
+    other = LinkSigner(b"another key of 32 bytes!!!!!!!!!", "http://test")
+    assert signer.verify(other.url(DOCUMENT, 1, None, later).rsplit("/", 1)[1], clock.now()) is None
+
+
+def test_keys_derive_from_the_data_key_or_the_link_key() -> None:
+    assert derive_key(link_key=None, data_key="a" * 44) == derive_key(
+        link_key=None, data_key="a" * 44
+    )
+    assert derive_key(link_key="x" * 16, data_key="a" * 44) == b"x" * 16
+    assert derive_key(link_key=None, data_key=None) != derive_key(link_key=None, data_key=None)
+    files = TemporaryFiles(timedelta(hours=1))
+    file_id, _ = files.keep(ServedFile("a.txt", b"a"))
+    assert files.get(file_id) == ServedFile("a.txt", b"a") and files.get(file_id + 1) is None

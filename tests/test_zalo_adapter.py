@@ -1,0 +1,169 @@
+"""The Zalo adapter's pieces: events to Inbound, numbered options and their answers, and the
+outbox sender against the fake Zalo Bot API (its limits and errors)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.links import LinkSigner, TemporaryFiles
+from bot.zalo import ZaloOutput, ZaloSender, pick, strip_mention, to_inbound
+from bot.zalo_client import MAX_TEXT, ZaloClient
+from handlers.core import ChatKind, Choice, OutboundFile, Platform, Reply
+from handlers.i18n import Texts
+from scheduler.clock import ManualClock
+from scheduler.dispatcher import ChatUnavailable, RetryLater
+from storage.cells import CellRepository
+from storage.choices import ChoiceRepository
+from storage.usage import UsageRepository
+from tests.conftest import START
+from tests.support.fake_zalo_api import FakeZaloApi, running_fake_zalo_api
+
+vi = Texts("vi")
+BOT = "Chi bộ số"
+
+
+def _event(text: str, *, group: bool = False, is_bot: bool = False, **extra: Any) -> dict[str, Any]:
+    return {
+        "event_name": extra.pop("event_name", "message.text.received"),
+        "message": {
+            "from": {"id": "u1", "display_name": "Lê Văn Nam", "is_bot": is_bot},
+            "chat": {"id": "g1" if group else "u1", "chat_type": "GROUP" if group else "PRIVATE"},
+            "text": text,
+            "message_id": "m1",
+            **extra,
+        },
+    }
+
+
+def test_group_mentions_are_stripped_and_commands_found() -> None:
+    inbound = to_inbound(_event(f"@{BOT} /thamgia@chibo Lê Văn Nam", group=True), BOT)
+    assert inbound is not None
+    assert inbound.platform is Platform.ZALO and inbound.chat_kind is ChatKind.GROUP
+    assert (inbound.command, inbound.args, inbound.chat_id) == ("thamgia", "Lê Văn Nam", "g1")
+    assert inbound.reply_to_bot  # in a Zalo group everything that reaches us is for us
+    private = to_inbound(_event("xin chào"), BOT)
+    assert private is not None and private.chat_kind is ChatKind.PRIVATE
+    assert (private.command, private.text) == (None, "xin chào")
+    assert strip_mention(f"@{BOT.upper()}   1", BOT) == "1"
+    assert strip_mention("@Người khác 1", BOT) == "@Người khác 1"
+
+
+def test_what_is_not_a_person_writing_is_ignored() -> None:
+    assert to_inbound(_event("/trogiup", is_bot=True), BOT) is None
+    assert to_inbound(_event("", event_name="message.sticker.received"), BOT) is None
+    assert to_inbound({"event_name": "message.text.received"}, BOT) is None
+    photo = to_inbound(_event("", event_name="message.image.received", caption="/trogiup"), BOT)
+    assert photo is not None and photo.command == "trogiup"
+
+
+def test_a_number_or_an_options_words_pick_it() -> None:
+    own = [("✅ Đồng ý", "jn:1:ok"), ("❌ Từ chối", "jn:1:no")]
+    group = [("🙋 Có mặt", "ci:5")]
+    assert pick([own, group], "2") == "jn:1:no"
+    assert pick([own, group], " số 1. ") == "jn:1:ok"
+    assert pick([own, group], "có mặt") == "ci:5"
+    assert pick([own, group], "từ chối") == "jn:1:no"
+    assert pick([own, group], "3") is None  # past every list
+    assert pick([[], group], "1") == "ci:5"
+    assert pick([own], "đồng ý đi") is None
+    assert pick([own], "") is None
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[FakeZaloApi]:
+    async with running_fake_zalo_api() as server:
+        yield server
+
+
+@pytest.fixture
+async def output(
+    zalo: FakeZaloApi, sqlite_engine: AsyncEngine, clock: ManualClock
+) -> AsyncIterator[ZaloOutput]:
+    client = ZaloClient(zalo.token, base_url=zalo.base_url)
+    yield ZaloOutput(
+        client,
+        vi,
+        clock,
+        ChoiceRepository(sqlite_engine),
+        UsageRepository(sqlite_engine),
+        CellRepository(sqlite_engine),
+        bot_name=BOT,
+        monthly_quota=3000,
+        warn_percent=80,
+        signer=LinkSigner(b"k" * 32, "https://chibo.example"),
+        files=TemporaryFiles(timedelta(hours=1)),
+    )
+    await client.aclose()
+
+
+def test_replies_render_as_text_with_numbered_options(output: ZaloOutput) -> None:
+    reply = Reply(
+        "Chọn việc:",
+        choices=((Choice("📋 Danh sách", "ml:0"), Choice("👤 Hồ sơ", "pf")),),
+        continue_privately="hoso",
+        file=OutboundFile("lich.ics", b"BEGIN:VCALENDAR"),
+    )
+    text = output.render(reply, in_group=True)
+    assert "1. 📋 Danh sách\n2. 👤 Hồ sơ" in text
+    assert vi("zalo.choose_group", bot=BOT, example=1) in text
+    assert vi("zalo.continue_privately", command="hoso") in text
+    assert "Tệp «lich.ics»" in text and "https://chibo.example/d/tmp." in text
+    private = output.render(Reply("Viết tên:", ask_text=True), in_group=False)
+    assert private == "Viết tên:"
+    asked = output.render(Reply("Viết tên:", ask_text=True), in_group=True)
+    assert asked.endswith(vi("zalo.answer_group", bot=BOT))
+
+
+async def test_outbox_sender_splits_long_texts_and_keeps_group_options(
+    zalo: FakeZaloApi, output: ZaloOutput, sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    long_text = "\n\n".join(f"Đoạn {n}. " + "nội dung " * 60 for n in range(12))
+    reply = Reply(long_text, choices=((Choice("🙋 Có mặt", "ci:5"),),))
+    await ZaloSender(output).send("zalo", "g1", [reply])
+    parts = zalo.sent_to("g1")
+    assert len(parts) > 1 and all(len(part.text) <= MAX_TEXT for part in parts)
+    options = await ChoiceRepository(sqlite_engine).options_for(
+        platform="zalo", chat_id="g1", user_id="anyone-here", now=clock.now()
+    )
+    assert options == [[("🙋 Có mặt", "ci:5")]]
+    assert await UsageRepository(sqlite_engine).sent("zalo", clock.now()) == len(parts)
+
+
+async def test_outbox_sender_maps_zalo_errors(zalo: FakeZaloApi, output: ZaloOutput) -> None:
+    sender = ZaloSender(output)
+    zalo.fail_next("sendMessage", 429, "Quota exceeded", http_status=429)
+    with pytest.raises(RetryLater):
+        await sender.send("zalo", "g1", [Reply("Nhắc họp")])
+    zalo.fail_next("sendMessage", 403, "Forbidden")  # ok:false inside HTTP 200
+    with pytest.raises(ChatUnavailable):
+        await sender.send("zalo", "g1", [Reply("Nhắc họp")])
+    with pytest.raises(ValueError, match="cannot send"):
+        await sender.send("telegram", "g1", [Reply("Nhắc họp")])
+    assert zalo.sent == []
+
+
+async def test_outbox_sender_words_options_for_a_group_or_a_private_chat(
+    zalo: FakeZaloApi, output: ZaloOutput, sqlite_engine: AsyncEngine
+) -> None:
+    await CellRepository(sqlite_engine).found_cell(
+        platform="zalo",
+        chat_id="g-linked",
+        chat_title=None,
+        cell_name="Chi bộ 1",
+        timezone="Asia/Ho_Chi_Minh",
+        secretary_name="Hoa",
+        secretary_user_id="u-hoa",
+        now=START,
+    )
+    reply = Reply("Điểm danh:", choices=((Choice("🙋 Có mặt", "ci:5"),),))
+    await ZaloSender(output).send("zalo", "g-linked", [reply])
+    await ZaloSender(output).send("zalo", "u-hoa", [reply])
+    [in_group] = zalo.sent_to("g-linked")
+    [in_private] = zalo.sent_to("u-hoa")
+    assert vi("zalo.choose_group", bot=BOT, example=1) in in_group.text
+    assert vi("zalo.choose_private", example=1) in in_private.text
