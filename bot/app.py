@@ -33,6 +33,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.document_files import TelegramHeldDocuments
 from bot.relay import PlatformSenders
 from bot.settings import Settings
 from bot.telegram import TelegramAdapter
@@ -237,6 +238,11 @@ def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
         await runtime.open()
         await publish_commands(application, runtime.registry)
         await runtime.start_zalo()
+        if runtime.zalo is not None and runtime.zalo.web is not None and runtime.services:
+            # Documents posted to a cell's Zalo group are links served from Telegram's copy.
+            runtime.zalo.web.documents = TelegramHeldDocuments(
+                runtime.services.documents, application.bot
+            )
         await runtime.start_outbox(application.bot)
 
     async def post_stop(_application: TelegramApp) -> None:

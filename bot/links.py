@@ -102,6 +102,10 @@ class TemporaryFiles:
         self._files: OrderedDict[int, tuple[float, ServedFile]] = OrderedDict()
         self._next = secrets.randbelow(1 << 30)
 
+    @property
+    def ttl(self) -> timedelta:
+        return self._ttl
+
     def keep(self, file: ServedFile) -> tuple[int, datetime]:
         self._next += 1
         expires = time.time() + self._ttl.total_seconds()

@@ -18,10 +18,10 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from bot.links import TEMPORARY, LinkSigner, ServedFile, TemporaryFiles
+from bot.links import DOCUMENT, TEMPORARY, LinkSigner, ServedFile, TemporaryFiles
 from bot.relay import PlatformSenders
 from bot.zalo_client import ZaloClient, ZaloError, ZaloRateLimited
-from handlers.core import ChatKind, Inbound, Platform, Reply
+from handlers.core import ChatKind, Inbound, Platform, Reply, SharedFile
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import Clock
@@ -149,6 +149,8 @@ class ZaloOutput:
         parts = [reply.text.strip()] if reply.text.strip() else []
         if reply.file is not None:
             parts.append(self._file_line(reply.file.file_name, reply.file.content))
+        if reply.shared_file is not None:
+            parts.append(self._document_line(reply.shared_file))
         options = [choice.label for row in reply.choices for choice in row]
         if options:
             parts.append("\n".join(f"{n}. {label}" for n, label in enumerate(options, 1)))
@@ -166,6 +168,15 @@ class ZaloOutput:
         file_id, expires = self._files.keep(ServedFile(file_name, content))
         url = self._signer.url(TEMPORARY, file_id, None, expires)
         return self._texts("zalo.file_link", name=file_name, link=url)
+
+    def _document_line(self, shared: SharedFile) -> str:
+        """Zalo cannot carry files: a stored document travels as a signed, expiring link that
+        the web endpoint serves from the platform holding it."""
+        if self._signer is None or self._files is None or shared.document_id is None:
+            return self._texts("zalo.file_unavailable", name=shared.file_name)
+        expires = self._clock.now() + self._files.ttl
+        url = self._signer.url(DOCUMENT, shared.document_id, None, expires)
+        return self._texts("zalo.file_link", name=shared.file_name, link=url)
 
     async def deliver(
         self, chat_id: str, reply: Reply, *, asker: str | None, in_group: bool | None

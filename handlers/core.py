@@ -77,10 +77,13 @@ class OutboundFile:
 
 @dataclass(frozen=True, slots=True)
 class SharedFile:
-    """A file the platform already holds, re-sent by its id (no new upload)."""
+    """A file the platform already holds, re-sent by its id (no new upload). Platforms that
+    cannot send files give a signed link to ``document_id`` instead."""
 
     file_id: str
     is_photo: bool = False
+    document_id: int | None = None
+    file_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from handlers import roster_import
 from handlers.context import Context, UserError
-from handlers.core import Attachment, Choice, Reply, SharedFile
+from handlers.core import Attachment, Choice, Platform, Reply, SharedFile
 from handlers.i18n import Texts
 from storage.cells import CellRepository
 from storage.documents import (
@@ -573,7 +574,12 @@ def document_reply(
     if read_button:
         lines.append(texts("document.post.how"))
     shared = (
-        SharedFile(document.platform_file_id, document.kind is DocumentKind.PHOTO)
+        SharedFile(
+            document.platform_file_id,
+            document.kind is DocumentKind.PHOTO,
+            document_id=document.id,
+            file_name=document.file_name or document.title,
+        )
         if document.platform_file_id
         else None
     )
@@ -608,25 +614,28 @@ async def _post(
     posts: list[Reply] = []
     no_group: list[str] = []
     for cell in targets:
+        # Every group of the cell, on each platform: a cell may meet on Telegram and Zalo.
         groups = [
-            chat.external_id
+            (Platform(chat.platform), chat.external_id)
             for chat in await context.services.cells.chats_of(cell.id)
-            if chat.platform == context.inbound.platform
         ]
         if not groups:
             no_group.append(cell.name)
         meeting_line = _meeting_line(texts, meeting, ZoneInfo(cell.timezone))
         sender = unit.name if context.is_office else None
         posts += [
-            document_reply(
-                texts,
-                document,
-                header,
-                sender=sender,
-                meeting_line=meeting_line,
-                chat_id=chat_id,
+            replace(
+                document_reply(
+                    texts,
+                    document,
+                    header,
+                    sender=sender,
+                    meeting_line=meeting_line,
+                    chat_id=chat_id,
+                ),
+                platform=platform,
             )
-            for chat_id in groups
+            for platform, chat_id in groups
         ]
     lines = [context.t("document.sent", title=document.title, groups=len(posts))]
     if no_group:

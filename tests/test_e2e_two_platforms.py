@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -120,6 +121,27 @@ async def test_one_cell_on_telegram_and_zalo(
     await zalo.idle(0.6)
     assert len([m for m in telegram.sent_in(tg_group, after=mark) if "🔔" in (m.text or "")]) == 1
     assert len([m for m in zalo.sent_to(z_group.id, after=zmark) if "🔔" in m.text]) == 1
+
+    # A document sent on Telegram reaches the Zalo group as a signed link serving the file,
+    # and «Đã đọc» there is option 1.
+    pdf = b"%PDF-1.4 nghi quyet chi bo\n%%EOF"
+    upload = await telegram.send_document(tg_group, secretary, "nq.pdf", pdf, "application/pdf")
+    mark, zmark = telegram.mark(), zalo.mark()
+    await telegram.send_text(
+        tg_group, secretary, "/tailieu Nghị quyết 57", reply_to_message=upload["message"]
+    )
+    card = await telegram.wait_for_message(tg_group, _has(vi("document.card.header")), after=mark)
+    await telegram.tap(secretary, card, button_text=vi("document.button.send"))
+    posted = await zalo.wait_for(z_group.id, _has("Nghị quyết 57"), after=zmark)
+    link = re.search(r"(http://\S+/d/\S+)", posted.text)
+    assert link is not None and "1. " + vi("document.button.read") in posted.text
+    async with httpx.AsyncClient() as web:
+        download = await web.get(link.group(1))
+    assert download.status_code == 200 and download.content == pdf
+    zmark = zalo.mark()
+    await zalo.say(hoa, "1", group=z_group)
+    read = await zalo.wait_for(z_group.id, after=zmark)
+    assert read.text == vi("document.read_recorded", title="Nghị quyết 57")
 
     engine = chibo.runtime.engine
     assert engine is not None
