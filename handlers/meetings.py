@@ -394,9 +394,9 @@ async def list_command(context: Context) -> list[Reply]:
     texts = context.services.texts
     leads = context.actor is not None and context.actor.leads
     replies = []
+    titles = await context.services.documents.titles_for_meetings([m.id for m in coming])
     for meeting in coming:
-        titles = await context.services.documents.titles_for_meeting(meeting.id)
-        text = describe(texts, meeting.details, _zone(cell), titles)
+        text = describe(texts, meeting.details, _zone(cell), titles[meeting.id])
         if meeting.series_id is not None:
             text += "\n" + context.t("meeting.line.series")
         choices: tuple[tuple[Choice, ...], ...] = ()

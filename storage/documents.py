@@ -197,13 +197,20 @@ class DocumentRepository:
         return [_document(row) for row in rows]
 
     async def titles_for_meeting(self, meeting_id: int) -> list[str]:
+        return (await self.titles_for_meetings([meeting_id]))[meeting_id]
+
+    async def titles_for_meetings(self, meeting_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The titles of the documents linked to each meeting, in one query."""
         query = (
-            select(documents.c.title)
-            .where(documents.c.meeting_id == meeting_id)
+            select(documents.c.meeting_id, documents.c.title)
+            .where(documents.c.meeting_id.in_(list(meeting_ids)))
             .order_by(documents.c.created_at, documents.c.id)
         )
+        titles: dict[int, list[str]] = {meeting_id: [] for meeting_id in meeting_ids}
         async with reading(self._engine).connect() as connection:
-            return [str(title) for title in (await connection.execute(query)).scalars()]
+            for meeting_id, title in await connection.execute(query):
+                titles[int(meeting_id)].append(str(title))
+        return titles
 
     async def target_cells(self, document_id: int) -> list[int]:
         query = (
