@@ -111,7 +111,9 @@ async def test_reply_to_a_file_in_the_group_confirms_then_posts_with_a_read_butt
     )
     [document] = await harness.services.documents.recent(cell.id)
     assert post.chat_id == GROUP
-    assert post.shared_file == SharedFile("file-1", is_photo=False)
+    assert post.shared_file == SharedFile(
+        "file-1", is_photo=False, document_id=document.id, file_name="nghi-quyet.pdf"
+    )
     assert post.choices[0][0].data == f"dr:{document.id}"
     assert post.choices[0][0].label == vi("document.button.read")
     assert not post.protect_content
@@ -268,7 +270,9 @@ async def test_private_photo_with_caption_is_sent_as_a_photo(harness: Harness) -
     [card] = await harness.say(secretary, "Ảnh thông báo", attachment=photo)
     assert vi("document.card.title", title="Ảnh thông báo") in card.text
     _, post = await harness.tap(secretary, "dk:send")
-    assert post.shared_file == SharedFile(photo.file_id, is_photo=True)
+    assert post.shared_file == SharedFile(
+        photo.file_id, is_photo=True, document_id=1, file_name="photo.jpg"
+    )
 
 
 async def test_a_private_file_without_a_question_still_imports_the_roster(
