@@ -1,4 +1,4 @@
-"""Tests for the fake Telegram Bot API server in ``tests/support/fake_bot_api.py``."""
+"""Tests for the local Telegram-compatible Bot API server in ``bot/playground/bot_api.py``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.support.fake_bot_api import (
+from bot.playground.bot_api import (
     DEFAULT_TOKEN,
     FakeBotApi,
     FakeBotApiTimeout,

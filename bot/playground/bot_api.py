@@ -1,4 +1,5 @@
-"""A local fake of the Telegram Bot API, served over real HTTP for end-to-end tests.
+"""A local Telegram-compatible Bot API server over real HTTP: the playground's stand-in for
+``api.telegram.org`` and the end-to-end tests' fake (the class keeps its test-era name).
 
 The real python-telegram-bot ``Application`` (polling with ``getUpdates``) talks to this
 server exactly as it would talk to ``api.telegram.org``::
@@ -71,7 +72,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -102,8 +103,10 @@ logger = logging.getLogger(__name__)
 JSONDict = dict[str, Any]
 Params = dict[str, Any]
 Predicate = Callable[["StoredMessage"], bool]
+_Found = TypeVar("_Found")
 
-DEFAULT_TOKEN: Final = "123456:TEST-TOKEN"
+# Not a secret: the only token this local server accepts, and it guards nothing beyond loopback.
+DEFAULT_TOKEN: Final = "123456:TEST-TOKEN"  # noqa: S105
 DEFAULT_BOT_ID: Final = 9_000_001
 
 MAX_TEXT_LENGTH: Final = 4096
@@ -1493,9 +1496,8 @@ class FakeBotApi:
                     return msg
             return None
 
-        if await self._wait_until(lambda: find() is not None, timeout):
-            found = find()
-            assert found is not None
+        found = await self._wait_for(find, timeout)
+        if found is not None:
             return found
         raise FakeBotApiTimeout(
             f"no matching bot message in chat {chat_id} within {timeout}s; "
@@ -1521,9 +1523,8 @@ class FakeBotApi:
                     return call
             return None
 
-        if await self._wait_until(lambda: find() is not None, timeout):
-            found = find()
-            assert found is not None
+        found = await self._wait_for(find, timeout)
+        if found is not None:
             return found
         raise FakeBotApiTimeout(
             f"no matching {method} call within {timeout}s; recent calls: {self._recent_calls()}"
@@ -1554,9 +1555,8 @@ class FakeBotApi:
         def find() -> CallbackAnswer | None:
             return next((a for a in self.callback_answers[start:] if matches(a)), None)
 
-        if await self._wait_until(lambda: find() is not None, timeout):
-            found = find()
-            assert found is not None
+        found = await self._wait_for(find, timeout)
+        if found is not None:
             return found
         raise FakeBotApiTimeout(
             f"callback query {query!r} was not answered within {timeout}s; "
@@ -1609,6 +1609,15 @@ class FakeBotApi:
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=remaining)
+
+    async def _wait_for(
+        self,
+        find: Callable[[], _Found | None],
+        timeout: float,  # noqa: ASYNC109
+    ) -> _Found | None:
+        if await self._wait_until(lambda: find() is not None, timeout):
+            return find()
+        return None
 
     def _has_undelivered(self) -> bool:
         return any(update["update_id"] > self._delivered_upto for update in self._updates)
