@@ -15,17 +15,25 @@ from bot.settings import Settings, SettingsError, load_settings
 EXIT_CONFIG = 2
 
 HOW_TO_GET_A_BOT = """\
-Chưa có mã bot Telegram (token).
+Chưa có mã bot Telegram (token): chạy bản dùng thử trên máy này.
+Để dùng thật:
   1. Mở Telegram, nhắn cho @BotFather, gõ /newbot và làm theo hướng dẫn.
   2. Chép mã nhận được vào tệp .env (xem mẫu .env.example):
        CHIBO_TELEGRAM_TOKEN=123456:ABC...
   3. Chạy lại: make run
 
-No Telegram bot token yet.
+No Telegram bot token yet: starting the local playground.
+For real use:
   1. In Telegram, message @BotFather, send /newbot and follow the steps.
   2. Put the token in a .env file (see .env.example):
        CHIBO_TELEGRAM_TOKEN=123456:ABC...
   3. Run again: make run
+"""
+
+PLAYGROUND_READY = """\
+Bản dùng thử đã chạy. Mở trình duyệt tại / The playground is running. Open in a browser:
+  {url}
+Dừng: bấm Ctrl+C / Stop: press Ctrl+C
 """
 
 
@@ -42,8 +50,7 @@ def _configure_logging(level: str) -> None:
 
 def _run(settings: Settings) -> int:
     if settings.telegram_token is None:
-        print(HOW_TO_GET_A_BOT, file=sys.stderr)
-        return EXIT_CONFIG
+        return _playground(settings)
     from bot.app import build_bot
 
     bot = build_bot(settings)
@@ -59,6 +66,27 @@ def _run(settings: Settings) -> int:
         )
     else:
         bot.application.run_polling()
+    return 0
+
+
+def _playground(settings: Settings) -> int:
+    """No token: the same bot against a local Bot API server, with a web page to try it."""
+    from bot.playground.run import serve_forever
+
+    print(HOW_TO_GET_A_BOT, file=sys.stderr)
+
+    def announce(url: str) -> None:
+        print(PLAYGROUND_READY.format(url=url), flush=True)
+
+    try:
+        asyncio.run(serve_forever(settings, announce))
+    except OSError as error:  # the port is taken, most likely
+        print(
+            f"Không mở được cổng {settings.playground_port} / Cannot listen on port "
+            f"{settings.playground_port}: {error.strerror}. CHIBO_PLAYGROUND_PORT=…",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     return 0
 
 
@@ -166,7 +194,11 @@ def _committee_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chibo", description="Chi bộ số — party cell bot")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="start the bot (polling, or webhook if CHIBO_WEBHOOK_URL)")
+    commands.add_parser(
+        "run",
+        help="start the bot (polling, or webhook if CHIBO_WEBHOOK_URL); "
+        "without a token, the local playground",
+    )
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("gen-key", help="print a new key for CHIBO_DATA_KEYS")
     commands.add_parser("rotate-keys", help="re-encrypt personal data with the newest key")

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Updates handled at once (one person's always in order): database and Telegram round
     # trips of different people overlap instead of queueing behind each other.
     concurrent_updates: int = Field(default=16, ge=1, le=256)
+    # The playground (no token set): its web page on 127.0.0.1, and its own database so the
+    # demo cell never mixes with a real one.
+    playground_port: int = Field(default=8080, ge=0, le=65535)
+    playground_database_url: str = f"{SQLITE_PREFIX}./data/playground.db"
 
     @field_validator("timezone")
     @classmethod
@@ -80,7 +84,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "playground_database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
         if not value.startswith((SQLITE_PREFIX, "postgresql+asyncpg://")):

@@ -1181,10 +1181,15 @@ class FakeBotApi:
         username: str | None = None,
         language_code: str | None = "vi",
         started_bot: bool = True,
+        *,
+        user_id: int | None = None,
     ) -> FakeUser:
-        """Create a user with a unique id above 2**31 (to catch 32-bit id bugs)."""
+        """Create a user with a unique id above 2**31 (to catch 32-bit id bugs), or with
+        ``user_id`` when the same person must come back after a restart (the playground)."""
+        if user_id is not None and user_id in self.users:
+            raise ValueError(f"user {user_id} already exists")
         user = FakeUser(
-            id=next(self._user_ids),
+            id=next(self._user_ids) if user_id is None else user_id,
             first_name=first_name,
             last_name=last_name,
             username=username,
@@ -1204,13 +1209,20 @@ class FakeBotApi:
         type: Literal["group", "supergroup"] = "supergroup",
         bot_status: MemberStatus = "member",
         username: str | None = None,
+        chat_id: int | None = None,
     ) -> FakeChat:
-        """Create a group (default: a supergroup with an id like ``-1002000000001``).
+        """Create a group (default: a supergroup with an id like ``-1002000000001``; a negative
+        ``chat_id`` keeps one across restarts).
 
         ``bot_status`` is the bot's own membership ("member", "administrator", "left",
         "kicked"); use "left" plus :meth:`add_bot_to_group` to script the bot being added.
         """
-        chat_id = -next(self._supergroup_ids) if type == "supergroup" else -next(self._group_ids)
+        if chat_id is None:
+            chat_id = (
+                -next(self._supergroup_ids) if type == "supergroup" else -next(self._group_ids)
+            )
+        elif chat_id >= 0 or chat_id in self.chats:
+            raise ValueError(f"a group needs a new negative id, not {chat_id}")
         chat = FakeChat(
             id=chat_id, type=type, title=title, username=username, bot_status=bot_status
         )
