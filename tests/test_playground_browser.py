@@ -18,15 +18,18 @@ from bot.playground.seed import MEMBER_NAMES, SECRETARY_NAME
 from bot.settings import Settings
 from handlers.i18n import Texts
 
-playwright_api = pytest.importorskip(
-    "playwright.async_api",
-    reason="browser tests need the dev extra (pip install -e '.[dev]')",
-)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+if IN_CI:  # CI installs the dev extra: a missing Playwright must fail, not skip
+    import playwright.async_api as playwright_api
+else:
+    playwright_api = pytest.importorskip(
+        "playwright.async_api",
+        reason="browser tests need the dev extra (pip install -e '.[dev]')",
+    )
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "playground"
 CHROMIUM = Path("/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() == "true"
 # Chromium as the machine allows it: root without a sandbox, no GPU, and nothing that reaches
 # out to the network on its own (the machine's network is closed and that only slows it down).
 CHROMIUM_ARGS = [
@@ -62,16 +65,21 @@ async def running_playground(tmp_path: Path, data_key: str) -> AsyncIterator[Run
 
 
 @pytest.fixture
-async def page(tmp_path: Path) -> AsyncIterator[Any]:
+def chromium() -> Path:
     if not CHROMIUM.exists():
         if IN_CI:
             pytest.fail("CI=true but /usr/bin/chromium is missing: `make` installs it")
         pytest.skip("browser tests need Debian's chromium (apt-get install chromium)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def page(tmp_path: Path, chromium: Path) -> AsyncIterator[Any]:
     async with playwright_api.async_playwright() as driver:
         context = await driver.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),  # a new, empty profile every test
-            executable_path=str(CHROMIUM),
+            executable_path=str(chromium),
             headless=True,
             args=CHROMIUM_ARGS,
             viewport=PHONE,
@@ -119,19 +127,25 @@ async def test_secretary_schedules_a_meeting_and_the_reminder_arrives_after_fast
         day=tomorrow.strftime("%d/%m"),
     )
     await message(page, vi("meeting.pick_day")).get_by_role("button", name=day_label).click()
-    await message(page, vi("meeting.pick_time", day=vi.date(tomorrow))).get_by_role(
-        "button", name="19:30"
-    ).click()
+    await (
+        message(page, vi("meeting.pick_time", day=vi.date(tomorrow)))
+        .get_by_role("button", name="19:30")
+        .click()
+    )
     await expect(message(page, vi("meeting.ask_place"))).to_be_visible()
     await expect(page.locator("#hint")).to_be_visible()
     await say(page, "Hội trường UBND phường")
     default_title = vi("meeting.default_title", month=12, year=2026)
-    await message(page, vi("meeting.ask_title", default=default_title)).get_by_role(
-        "button", name=vi("meeting.button.default_title")
-    ).click()
-    await message(page, "Hội trường UBND phường").get_by_role(
-        "button", name=vi("meeting.button.save_once")
-    ).click()
+    await (
+        message(page, vi("meeting.ask_title", default=default_title))
+        .get_by_role("button", name=vi("meeting.button.default_title"))
+        .click()
+    )
+    await (
+        message(page, "Hội trường UBND phường")
+        .get_by_role("button", name=vi("meeting.button.save_once"))
+        .click()
+    )
     announced = message(page, "📢 Lịch họp chi bộ")
     await expect(announced).to_contain_text("Hội trường UBND phường")
     await shot(page, "1-secretary-scheduled")
@@ -170,9 +184,11 @@ async def test_a_member_asks_what_is_next_and_sends_feedback(
     await menu.get_by_role("button", name=vi("feedback.button.kind.proposal")).click()
     await expect(page.locator("#hint")).to_be_visible()
     await say(page, "Đề nghị lắp thêm đèn đường ở ngõ 12.")
-    await message(page, "Đề nghị lắp thêm đèn đường").get_by_role(
-        "button", name=vi("feedback.button.named")
-    ).click()
+    await (
+        message(page, "Đề nghị lắp thêm đèn đường")
+        .get_by_role("button", name=vi("feedback.button.named"))
+        .click()
+    )
     await expect(message(page, "✅ Đã gửi")).to_be_visible()
     await shot(page, "3-member-feedback")
 
