@@ -32,6 +32,7 @@ KEY_PREFIXES = (
     "button.",
     "cancel.",
     "feedback.",
+    "playground.",
 )
 
 

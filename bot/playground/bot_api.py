@@ -68,7 +68,7 @@ import re
 import socket
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from types import TracebackType
@@ -85,6 +85,7 @@ __all__ = [
     "DEFAULT_TOKEN",
     "ApiCall",
     "CallbackAnswer",
+    "EmbeddedServer",
     "FakeBotApi",
     "FakeBotApiTimeout",
     "FakeChat",
@@ -184,6 +185,15 @@ _BOT_COMMAND_NAME_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
 _BUTTON_URL_RE: Final = re.compile(r"^(?:https?|tg)://\S+$", re.IGNORECASE)
 _TEXT_MENTION_RE: Final = re.compile(r"^tg://user\?id=(\d+)$")
 _TRIM_CHARS: Final = " \t\r\n\v\0"
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server inside a larger program: signals stay with that program (the
+    playground stops its bot before this server, which must still answer meanwhile)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 # --------------------------------------------------------------------------------------------
@@ -1132,7 +1142,7 @@ class FakeBotApi:
             timeout_keep_alive=60,
             timeout_graceful_shutdown=5,
         )
-        self._server = uvicorn.Server(config)
+        self._server = EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="fake-bot-api")
         deadline = time.monotonic() + 10
         while not self._server.started:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,13 +20,11 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.app import ChiboBot, build_bot, running
-from bot.playground.bot_api import FakeBotApi, running_fake_bot_api
+from bot.playground.bot_api import EmbeddedServer, FakeBotApi, running_fake_bot_api
 from bot.playground.seed import DemoWorld, populate, seed
 from bot.playground.web import Playground
 from bot.settings import SQLITE_PREFIX, Settings
 from scheduler.clock import OffsetClock
-
-logger = logging.getLogger(__name__)
 
 BOT_USERNAME = "chibo_demo_bot"
 HOST = "127.0.0.1"
@@ -43,13 +40,6 @@ class RunningPlayground:
     clock: OffsetClock
     chibo: ChiboBot
     seeded: bool
-
-
-class _Server(uvicorn.Server):
-    # The playground's owner handles signals (the CLI) or has none to handle (tests).
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _playground_key(settings: Settings) -> str:
@@ -98,36 +88,42 @@ async def playground(
     """Start everything in the running loop; the page answers until the block ends.
 
     ``settings.playground_port`` 0 picks a free port (tests); ``start`` pins the clock."""
-    clock = OffsetClock(start)
-    async with running_fake_bot_api(bot_username=BOT_USERNAME) as api:
-        configured = bot_settings(settings, api)
-        chibo = build_bot(configured, clock=clock)
-        runtime = chibo.runtime
-        world = await populate(api, runtime.texts("playground.demo.group"))
-        async with running(chibo.application):
-            if runtime.services is None:
-                raise RuntimeError("the bot's runtime did not open")
-            seeded = await seed(runtime.services, world, clock.now())
-            page = Playground(api, world, clock, runtime.texts, settings.timezone, _waker(chibo))
-            sock = _bind(settings.playground_port)
-            server = _Server(
-                uvicorn.Config(
-                    page.app, log_config=None, log_level="warning", access_log=False, lifespan="off"
+    # The page's port first: a taken port fails before anything else has started.
+    with contextlib.closing(_bind(settings.playground_port)) as sock:
+        clock = OffsetClock(start)
+        async with running_fake_bot_api(bot_username=BOT_USERNAME) as api:
+            chibo = build_bot(bot_settings(settings, api), clock=clock)
+            world = await populate(api, chibo.runtime.texts("playground.demo.group"))
+            async with running(chibo.application):
+                services = chibo.runtime.services
+                if services is None:
+                    raise RuntimeError("the bot's runtime did not open")
+                seeded = await seed(services, world, clock.now())
+                page = Playground(
+                    api, world, clock, services.texts, settings.timezone, _waker(chibo)
                 )
-            )
-            task = asyncio.create_task(server.serve(sockets=[sock]), name="playground-web")
-            try:
-                while not server.started:
-                    if task.done():
-                        task.result()
-                        raise RuntimeError("the playground page did not start")
-                    await asyncio.sleep(0.01)
-                url = f"http://{HOST}:{sock.getsockname()[1]}/"
-                yield RunningPlayground(url, api, world, clock, chibo, seeded)
-            finally:
-                server.should_exit = True
-                await task
-                sock.close()
+                async with _serving(page, sock) as url:
+                    yield RunningPlayground(url, api, world, clock, chibo, seeded)
+
+
+@contextlib.asynccontextmanager
+async def _serving(page: Playground, sock: socket.socket) -> AsyncIterator[str]:
+    server = EmbeddedServer(
+        uvicorn.Config(
+            page.app, log_config=None, log_level="warning", access_log=False, lifespan="off"
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="playground-web")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the playground page did not start")
+            await asyncio.sleep(0.01)
+        yield f"http://{HOST}:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _waker(chibo: ChiboBot) -> Callable[[], None]:
