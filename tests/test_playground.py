@@ -302,3 +302,37 @@ async def test_malformed_json_is_refused(web: httpx.AsyncClient) -> None:
     for content in (b"{not json", b"\xff\xfe", b"x" * 20_000):
         response = await web.post("/api/send", content=content)
         assert response.status_code == 400
+
+
+async def test_a_quiz_is_answered_once_and_shows_its_answer_only_to_who_answered(
+    web: httpx.AsyncClient, running_playground: RunningPlayground
+) -> None:
+    world = running_playground.world
+    sent = await running_playground.chibo.application.bot.send_poll(
+        world.group.id,
+        "Chi bộ họp thường kỳ mấy lần một tháng?",
+        ["Một lần", "Hai lần"],
+        type="quiz",
+        correct_option_id=0,
+        is_anonymous=False,
+    )
+    member, other = world.members[0].id, world.members[1].id
+
+    async def poll_seen_by(user: int) -> dict[str, Any]:
+        shown = await web.get("/api/messages", params={"user": user, "chat": world.group.id})
+        [poll] = [m["poll"] for m in shown.json()["messages"] if "poll" in m]
+        return poll  # type: ignore[no-any-return]
+
+    before = await poll_seen_by(member)
+    assert before["quiz"] and not before["answered"]
+    assert [o["correct"] for o in before["options"]] == [None, None]
+    body = {"user": member, "chat": world.group.id, "message_id": sent.message_id}
+    assert (await web.post("/api/vote", json={**body, "option": 1})).status_code == 200
+    after = await poll_seen_by(member)
+    assert [(o["chosen"], o["correct"], o["votes"]) for o in after["options"]] == [
+        (False, True, 0),
+        (True, False, 1),
+    ]
+    # A quiz answer is final; someone who has not answered still sees no answer.
+    assert (await web.post("/api/vote", json={**body, "option": 0})).status_code == 400
+    assert [o["correct"] for o in (await poll_seen_by(other))["options"]] == [None, None]

@@ -5,6 +5,7 @@ process. Screenshots go to test-artifacts/playground/ (git-ignored)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -192,6 +193,17 @@ async def test_a_member_asks_what_is_next_and_sends_feedback(
     await expect(message(page, "✅ Đã gửi")).to_be_visible()
     await shot(page, "3-member-feedback")
 
+    # Documents the bot sends come down as files: the meeting calendar here.
+    await say(page, "/lich")
+    link = page.get_by_role("link", name=re.compile(r"lich-chi-bo\.ics"))
+    async with page.expect_download() as waiting:
+        await link.click()
+    download = await waiting.value
+    assert download.suggested_filename.endswith(".ics")
+    saved = ARTIFACTS / "calendar.ics"
+    await download.save_as(str(saved))
+    assert "BEGIN:VCALENDAR" in saved.read_text(encoding="utf-8")
+
     # The private chat is theirs alone: another member's private chat is empty.
     await be(page, MEMBER_NAMES[3])
     await expect(page.locator("#messages")).to_contain_text(vi("playground.empty"))
@@ -218,3 +230,25 @@ async def test_phone_screen_with_large_text_has_no_sideways_scrolling(
     send = await page.locator("#send").bounding_box()
     assert send is not None and send["height"] >= 44
     await shot(page, "4-phone-large-text")
+
+
+async def test_a_member_answers_a_quiz_in_the_group(
+    running_playground: RunningPlayground, page: Any
+) -> None:
+    expect = playwright_api.expect
+    await running_playground.chibo.application.bot.send_poll(
+        running_playground.world.group.id,
+        "Chi bộ họp thường kỳ mấy lần một tháng?",
+        ["Một lần", "Hai lần"],
+        type="quiz",
+        correct_option_id=0,
+        is_anonymous=False,
+    )
+    await page.goto(running_playground.url)
+    await be(page, MEMBER_NAMES[4])
+    quiz = message(page, "mấy lần một tháng")
+    await expect(quiz).to_contain_text(vi("playground.poll.quiz"))
+    await quiz.get_by_role("button", name=re.compile("^Một lần")).click()
+    await expect(quiz).to_contain_text("✅ Một lần — 1")
+    await expect(quiz.get_by_role("button")).to_have_count(0)  # answered: final
+    await shot(page, "5-quiz-answered")

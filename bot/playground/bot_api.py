@@ -1437,6 +1437,13 @@ class FakeBotApi:
         updates.append(self.enqueue_update({"poll": copy.deepcopy(poll_json)}))
         return updates
 
+    def votes_of(self, user: FakeUser, message: StoredMessage) -> list[int]:
+        """The options ``user`` chose in the poll of ``message`` (empty before voting)."""
+        poll_json = message.poll
+        if poll_json is None:
+            raise ValueError(f"not a poll: {message!r}")
+        return list(self._polls[str(poll_json["id"])].votes.get(user.id, []))
+
     def enqueue_update(self, update: Mapping[str, Any]) -> JSONDict:
         """Queue any update payload (``update_id`` is assigned); returns the full update."""
         full: JSONDict = {"update_id": next(self._update_ids), **update}

@@ -199,6 +199,8 @@ class Playground:
             or not 0 <= option < len(poll.get("options", []))
         ):
             raise BadRequest("option")
+        if poll.get("type") == "quiz" and self._api.votes_of(target.person, message):
+            raise BadRequest("option")  # a quiz answer is final, as in Telegram
         await self._api.vote(target.person, message, [option])
         return JSONResponse({"ok": True})
 
@@ -300,17 +302,34 @@ class Playground:
             }
         poll = message.poll
         if poll is not None:
-            shown["poll"] = {
-                "question": poll.get("question", ""),
-                "quiz": poll.get("type") == "quiz",
-                "closed": bool(poll.get("is_closed")),
-                "total": poll.get("total_voter_count", 0),
-                "options": [
-                    {"text": option.get("text", ""), "votes": option.get("voter_count", 0)}
-                    for option in poll.get("options", [])
-                ],
-            }
+            shown["poll"] = self._poll_json(message, poll, viewer)
         return shown
+
+    def _poll_json(
+        self, message: StoredMessage, poll: dict[str, Any], viewer: FakeUser
+    ) -> dict[str, Any]:
+        chosen = self._api.votes_of(viewer, message)
+        quiz = poll.get("type") == "quiz"
+        # As in Telegram, a quiz shows its answer only to someone who has answered.
+        revealed = quiz and (bool(chosen) or bool(poll.get("is_closed")))
+        # Bot API 9.6 lists the right answers; older clients still send one id.
+        single = poll.get("correct_option_id")
+        correct = set(poll.get("correct_option_ids") or ([single] if single is not None else []))
+        return {
+            "question": poll.get("question", ""),
+            "quiz": quiz,
+            "closed": bool(poll.get("is_closed")),
+            "answered": bool(chosen),
+            "options": [
+                {
+                    "text": option.get("text", ""),
+                    "votes": option.get("voter_count", 0),
+                    "chosen": index in chosen,
+                    "correct": index in correct if revealed else None,
+                }
+                for index, option in enumerate(poll.get("options", []))
+            ],
+        }
 
     async def _bad_request(self, _request: Request, error: Exception) -> Response:
         return JSONResponse(
