@@ -422,7 +422,9 @@ async def test_polls_and_votes(server: FakeBotApi, bot: Bot) -> None:
     assert sent.poll is not None
     assert sent.poll.options[0].text == "Tán thành"
     stored = await server.wait_for_message(group, lambda m: m.poll is not None)
+    assert server.votes_of(alice, stored) == []
     answer_update, poll_update = await server.vote(alice, stored, [0])
+    assert server.votes_of(alice, stored) == [0]
     updates = await bot.get_updates(timeout=0)
     assert updates[0].poll_answer is not None
     assert updates[0].poll_answer.option_ids == (0,)
@@ -432,6 +434,19 @@ async def test_polls_and_votes(server: FakeBotApi, bot: Bot) -> None:
     assert answer_update["poll_answer"]["user"]["id"] == alice.id
     closed = await bot.stop_poll(group.id, sent.message_id)
     assert closed.is_closed
+
+
+async def test_fixed_ids_for_people_and_groups_that_come_back(server: FakeBotApi) -> None:
+    """The playground lays the same people and group out again after every restart."""
+    alice = await server.add_user("Alice", user_id=7_000_000_001)
+    group = await server.add_group("Chi bộ", members=[alice], chat_id=-1_009_000_000_001)
+    assert (alice.id, group.id) == (7_000_000_001, -1_009_000_000_001)
+    assert server.user(7_000_000_001) is alice and server.chat(group.id) is group
+    with pytest.raises(ValueError):
+        await server.add_user("Bob", user_id=alice.id)
+    for taken in (group.id, 5):
+        with pytest.raises(ValueError):
+            await server.add_group("Khác", chat_id=taken)
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
