@@ -186,6 +186,19 @@ async def test_a_question_the_bot_asks_is_answered_by_the_next_text(
     await _tap(web, secretary, times, times.buttons[-1][1])
     ask = await api.wait_for_message(group, after=mark)
     assert ask.is_force_reply and ask.text == vi("meeting.ask_place")
+
+    async def asked(user: int) -> list[int]:
+        shown = await web.get("/api/messages", params={"user": user, "chat": group})
+        return [m["id"] for m in shown.json()["messages"] if m["asks"]]
+
+    assert await asked(secretary) == [ask.message_id]
+    # The question is the secretary's: a member's plain text does not answer it, and under
+    # group privacy mode the bot does not even receive it.
+    member = world.members[0].id
+    assert await asked(member) == []
+    unseen = len(api.undelivered)
+    sent = await web.post("/api/send", json={"user": member, "chat": group, "text": "Nhà tôi"})
+    assert sent.status_code == 200 and len(api.undelivered) == unseen + 1
     title = await _say(web, running_playground, secretary, group, "Nhà bà Lan")
     assert title.buttons == [(vi("meeting.button.default_title"), "mn")]
 

@@ -94,6 +94,9 @@ class Playground:
         self._texts = texts
         self._zone = ZoneInfo(timezone)
         self._wake = wake
+        # Where each person last acted in each chat, as a position in the bot's sent messages:
+        # a question asked after that is theirs to answer.
+        self._acted: dict[tuple[int, int], int] = {}
         self.app = Starlette(
             routes=[
                 Route("/", self._page),
@@ -132,8 +135,7 @@ class Playground:
             {
                 "labels": {key.removeprefix("playground."): self._texts(key) for key in LABELS},
                 "people": people,
-                "group": {"id": world.group.id, "title": world.group.title},
-                "bot": self._api.bot_first_name,
+                "group": {"id": world.group.id},
                 "clock": self._clock_text(),
             }
         )
@@ -145,10 +147,14 @@ class Playground:
             for (chat_id, _), message in self._api.messages.items()
             if chat_id == target.chat.id and not message.deleted
         ][-SHOWN_MESSAGES:]
+        question = self._question_for(target)
         return JSONResponse(
             {
                 "clock": self._clock_text(),
-                "messages": [self._message_json(message, target.person) for message in shown],
+                "messages": [
+                    self._message_json(message, target.person, message is question)
+                    for message in shown
+                ],
             }
         )
 
@@ -160,13 +166,12 @@ class Playground:
         text = body.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_LENGTH:
             raise BadRequest("text")
-        # Telegram opens a reply to a question the bot asked with ForceReply; the page does the
-        # same to the latest message of the chat, so flows (and group privacy mode) work.
-        latest = self._latest(target.chat)
-        reply_to = latest if latest is not None and latest.is_force_reply else None
-        if text.startswith("/"):
-            reply_to = None
-        await self._api.send_text(target.chat, target.person, text.strip(), reply_to)
+        text = text.strip()
+        # Telegram opens a reply box under a question the bot asked this person (ForceReply);
+        # the page answers it the same way, so flows work, in groups under privacy mode too.
+        question = None if text.startswith("/") else self._question_for(target)
+        self._acted[(target.chat.id, target.person.id)] = len(self._api.sent)
+        await self._api.send_text(target.chat, target.person, text, question)
         return JSONResponse({"ok": True})
 
     async def _tap(self, request: Request) -> Response:
@@ -177,6 +182,7 @@ class Playground:
         if not isinstance(data, str) or data not in [d for _, d in message.buttons]:
             raise BadRequest("data")
         mark = self._api.mark()
+        self._acted[(target.chat.id, target.person.id)] = mark.sent
         update = await self._api.tap(target.person, message, data)
         try:
             answer = await self._api.wait_for_callback_answer(
@@ -255,20 +261,27 @@ class Playground:
             raise BadRequest("message_id")
         return message
 
-    def _latest(self, chat: FakeChat) -> StoredMessage | None:
-        return next(
-            (
-                message
-                for message in reversed(self._api.sent)
-                if message.chat_id == chat.id and not message.deleted
-            ),
-            None,
-        )
+    def _question_for(self, target: _Target) -> StoredMessage | None:
+        """The latest ForceReply question in the chat since this person last acted there,
+        unless it answers someone else (ForceReply is selective in groups)."""
+        since = self._acted.get((target.chat.id, target.person.id))
+        if since is None:
+            return None
+        for message in reversed(self._api.sent[since:]):
+            if message.chat_id != target.chat.id or message.deleted:
+                continue
+            if message.is_force_reply:
+                asked = message.data.get("reply_to_message", {}).get("from", {})
+                if asked.get("is_bot", True) or asked.get("id") == target.person.id:
+                    return message
+        return None
 
     def _clock_text(self) -> str:
         return self._texts.datetime(self._clock.now().astimezone(self._zone))
 
-    def _message_json(self, message: StoredMessage, viewer: FakeUser) -> dict[str, Any]:
+    def _message_json(
+        self, message: StoredMessage, viewer: FakeUser, asks_viewer: bool
+    ) -> dict[str, Any]:
         sender = message.data.get("from", {})
         mine = not message.from_bot and sender.get("id") == viewer.id
         shown: dict[str, Any] = {
@@ -279,8 +292,7 @@ class Playground:
             if message.from_bot
             else " ".join(filter(None, (sender.get("first_name"), sender.get("last_name")))),
             "text": message.text or "",
-            "edited": bool(message.edits),
-            "asks": message.is_force_reply,
+            "asks": asks_viewer,
             "buttons": [
                 [
                     {
