@@ -71,7 +71,7 @@ def _run(settings: Settings) -> int:
 
 def _playground(settings: Settings) -> int:
     """No token: the same bot against a local Bot API server, with a web page to try it."""
-    from bot.playground.run import serve_forever
+    from bot.playground.run import PortUnavailable, serve_forever
 
     print(HOW_TO_GET_A_BOT, file=sys.stderr)
 
@@ -80,10 +80,11 @@ def _playground(settings: Settings) -> int:
 
     try:
         asyncio.run(serve_forever(settings, announce))
-    except OSError as error:  # the port is taken, most likely
+    except PortUnavailable as error:
         print(
-            f"Không mở được cổng {settings.playground_port} / Cannot listen on port "
-            f"{settings.playground_port}: {error.strerror}. CHIBO_PLAYGROUND_PORT=…",
+            f"Không mở được cổng {error.port}, hãy chọn cổng khác bằng CHIBO_PLAYGROUND_PORT.\n"
+            f"Cannot listen on port {error.port} ({error.reason}): "
+            "set another one with CHIBO_PLAYGROUND_PORT.",
             file=sys.stderr,
         )
         return EXIT_CONFIG

@@ -74,10 +74,23 @@ def bot_settings(settings: Settings, api: FakeBotApi) -> Settings:
     )
 
 
+class PortUnavailable(Exception):
+    """The page's port cannot be listened on (taken by another program, most likely)."""
+
+    def __init__(self, port: int, reason: str) -> None:
+        super().__init__(f"{port}: {reason}")
+        self.port = port
+        self.reason = reason
+
+
 def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, port))
+    try:
+        sock.bind((HOST, port))
+    except OSError as error:
+        sock.close()
+        raise PortUnavailable(port, error.strerror or str(error)) from None
     return sock
 
 
