@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bot.playground.bot_api import StoredMessage
-from bot.playground.run import RunningPlayground, playground
+from bot.playground.run import RunningPlayground, playground, playground_keys
 from bot.playground.seed import MEMBER_NAMES, SECRETARY_NAME
 from bot.settings import Settings
 from handlers.context import Services
@@ -349,3 +349,17 @@ async def test_a_quiz_is_answered_once_and_shows_its_answer_only_to_who_answered
     # A quiz answer is final; someone who has not answered still sees no answer.
     assert (await web.post("/api/vote", json={**body, "option": 0})).status_code == 400
     assert [o["correct"] for o in (await poll_seen_by(other))["options"]] == [None, None]
+
+
+def test_without_configured_keys_the_playground_keeps_one_beside_its_database(
+    tmp_path: Path, data_key: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'demo' / 'playground.db'}"
+    bare = Settings(playground_database_url=url, _env_file=None)
+    [first] = playground_keys(bare)
+    [again] = playground_keys(bare)
+    assert first.get_secret_value() == again.get_secret_value()  # a restart reads old data
+    key_file = tmp_path / "demo" / "playground.key"
+    assert key_file.stat().st_mode & 0o077 == 0
+    configured = Settings(playground_database_url=url, data_keys=data_key, _env_file=None)
+    assert [k.get_secret_value() for k in playground_keys(configured)] == [data_key]

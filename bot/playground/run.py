@@ -42,20 +42,20 @@ class RunningPlayground:
     seeded: bool
 
 
-def _playground_key(settings: Settings) -> str:
-    """The data key for personal data typed into the demo: the configured one, else one kept
-    beside the playground's database so a restart can still read what was saved."""
+def playground_keys(settings: Settings) -> tuple[SecretStr, ...]:
+    """Keys for personal data typed into the demo: the configured ones, else one kept beside
+    the playground's database so a restart can still read what was saved."""
     if settings.data_keys:
-        return settings.data_keys[0].get_secret_value()
+        return settings.data_keys
     url = settings.playground_database_url
     if not url.startswith(SQLITE_PREFIX) or url.endswith(":memory:"):
-        return Fernet.generate_key().decode()
+        return (SecretStr(Fernet.generate_key().decode()),)
     path = Path(url.removeprefix(SQLITE_PREFIX)).with_suffix(".key")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)  # private before the key is in it
         path.write_text(Fernet.generate_key().decode(), encoding="ascii")
-        path.chmod(0o600)
-    return path.read_text(encoding="ascii").strip()
+    return (SecretStr(path.read_text(encoding="ascii").strip()),)
 
 
 def bot_settings(settings: Settings, api: FakeBotApi) -> Settings:
@@ -66,7 +66,7 @@ def bot_settings(settings: Settings, api: FakeBotApi) -> Settings:
             "telegram_base_url": api.base_url,
             "telegram_base_file_url": api.base_file_url,
             "database_url": settings.playground_database_url,
-            "data_keys": (SecretStr(_playground_key(settings)),),
+            "data_keys": playground_keys(settings),
             "webhook_url": None,
             # Nobody else shares this server: Telegram's overall limit has nothing to protect.
             "telegram_max_rate": 0.0,
