@@ -363,3 +363,55 @@ def test_without_configured_keys_the_playground_keeps_one_beside_its_database(
     assert key_file.stat().st_mode & 0o077 == 0
     configured = Settings(playground_database_url=url, data_keys=data_key, _env_file=None)
     assert [k.get_secret_value() for k in playground_keys(configured)] == [data_key]
+
+
+async def test_the_secretary_imports_a_roster_file_from_the_page(
+    web: httpx.AsyncClient, running_playground: RunningPlayground
+) -> None:
+    world, api = running_playground.world, running_playground.api
+    secretary = world.secretary.id
+    roster = "Họ và tên;Ngày sinh\nNguyễn Văn An;05/03/1950\n".encode()
+    mark = api.mark()
+    response = await web.post(
+        "/api/upload",
+        params={"user": secretary, "chat": secretary, "name": "C:\\Tệp\\danh-sach.csv"},
+        content=roster,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200
+    done = await api.wait_for_message(secretary, _has("Đã nhập 1 đảng viên"), after=mark)
+    assert "Nguyễn Văn An" in (done.text or "")
+    shown = (await web.get("/api/messages", params={"user": secretary, "chat": secretary})).json()[
+        "messages"
+    ]
+    [sent] = [m for m in shown if m["mine"]]
+    assert sent["document"]["name"] == "danh-sach.csv"  # the folder never leaves the page
+
+
+@pytest.mark.parametrize(
+    ("who", "name", "content"),
+    [
+        ("{other}", "a.csv", b"x"),  # someone else's private chat
+        ("{secretary}", "", b"x"),
+        ("{secretary}", "a" * 300, b"x"),
+        ("{secretary}", "a.csv", b""),
+        ("{secretary}", "a.csv", b"x" * (10 * 1024 * 1024 + 1)),
+    ],
+)
+async def test_bad_uploads_are_refused_and_send_nothing(
+    web: httpx.AsyncClient,
+    running_playground: RunningPlayground,
+    who: str,
+    name: str,
+    content: bytes,
+) -> None:
+    world = running_playground.world
+    user = {"{other}": world.members[0].id, "{secretary}": world.secretary.id}[who]
+    before = len(running_playground.api.messages)
+    response = await web.post(
+        "/api/upload",
+        params={"user": user, "chat": world.secretary.id, "name": name},
+        content=content,
+    )
+    assert response.status_code == 400
+    assert len(running_playground.api.messages) == before

@@ -252,3 +252,25 @@ async def test_a_member_answers_a_quiz_in_the_group(
     await expect(quiz).to_contain_text("✅ Một lần — 1")
     await expect(quiz.get_by_role("button")).to_have_count(0)  # answered: final
     await shot(page, "5-quiz-answered")
+
+
+async def test_the_secretary_sends_a_roster_file_privately(
+    running_playground: RunningPlayground, page: Any
+) -> None:
+    expect = playwright_api.expect
+    await page.goto(running_playground.url)
+    await be(page, SECRETARY_NAME)
+    await page.get_by_role("button", name=vi("playground.chat.private")).click()
+    await page.set_input_files(
+        "#file",
+        files=[
+            {
+                "name": "danh-sach.csv",
+                "mimeType": "text/csv",
+                "buffer": "Họ và tên;Ngày sinh\nNguyễn Văn An;05/03/1950\n".encode(),
+            }
+        ],
+    )
+    await expect(message(page, "Đã nhập 1 đảng viên")).to_contain_text("Nguyễn Văn An")
+    await expect(message(page, "danh-sach.csv")).to_be_visible()
+    await shot(page, "6-secretary-roster-file")

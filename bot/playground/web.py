@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib.resources import files
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.playground.bot_api import (
+    MAX_CAPTION_LENGTH,
     MAX_TEXT_LENGTH,
     FakeBotApi,
     FakeBotApiTimeout,
@@ -39,6 +41,9 @@ STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 SHOWN_MESSAGES = 200
 TAP_ANSWER_WAIT = 3.0
 MAX_BODY_BYTES = 16 * 1024
+# Files a person sends from the page: rosters and documents are far smaller than this.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_FILE_NAME = 255
 # Labels of the page itself, from the catalogs like every other text people read.
 LABELS = (
     "playground.title",
@@ -50,6 +55,7 @@ LABELS = (
     "playground.chat.private",
     "playground.input",
     "playground.send",
+    "playground.attach",
     "playground.clock",
     "playground.forward.hour",
     "playground.forward.day",
@@ -103,6 +109,7 @@ class Playground:
                 Route("/api/state", self._state),
                 Route("/api/messages", self._messages),
                 Route("/api/send", self._send, methods=["POST"]),
+                Route("/api/upload", self._upload, methods=["POST"]),
                 Route("/api/tap", self._tap, methods=["POST"]),
                 Route("/api/vote", self._vote, methods=["POST"]),
                 Route("/api/forward", self._forward, methods=["POST"]),
@@ -172,6 +179,31 @@ class Playground:
         question = None if text.startswith("/") else self._question_for(target)
         self._acted[(target.chat.id, target.person.id)] = len(self._api.sent)
         await self._api.send_text(target.chat, target.person, text, question)
+        return JSONResponse({"ok": True})
+
+    async def _upload(self, request: Request) -> Response:
+        """A file the person sends (a roster to import, say): the raw bytes as the body, who,
+        where and the file's name in the query, the text box as its caption."""
+        query = dict(request.query_params)
+        target = self._target(query)
+        name = PurePosixPath(query.get("name", "").replace("\\", "/")).name.strip()
+        if not name or len(name) > MAX_FILE_NAME:
+            raise BadRequest("name")
+        caption = query.get("caption", "").strip()
+        if len(caption) > MAX_CAPTION_LENGTH:
+            raise BadRequest("caption")
+        content = bytearray()
+        async for chunk in request.stream():
+            content.extend(chunk)
+            if len(content) > MAX_UPLOAD_BYTES:
+                raise BadRequest("size")
+        if not content:
+            raise BadRequest("size")
+        mime = request.headers.get("content-type") or "application/octet-stream"
+        self._acted[(target.chat.id, target.person.id)] = len(self._api.sent)
+        await self._api.send_document(
+            target.chat, target.person, name, bytes(content), mime, caption=caption or None
+        )
         return JSONResponse({"ok": True})
 
     async def _tap(self, request: Request) -> Response:
