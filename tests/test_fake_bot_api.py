@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -365,6 +366,31 @@ async def test_documents_upload_and_download(server: FakeBotApi, bot: Bot) -> No
         await bot.get_file(big["message"]["document"]["file_id"])
     with pytest.raises(BadRequest, match=r"(?i)Invalid file_id"):
         await bot.get_file("nope")
+
+
+async def test_files_kept_on_disk_outlive_the_server(tmp_path: Path) -> None:
+    """With ``files_dir`` (the playground) a file_id the bot stored works after a restart."""
+    folder = tmp_path / "files"
+    async with running_fake_bot_api(files_dir=folder) as first:
+        alice = await first.add_user("Alice", user_id=7_000_000_001)
+        chat = await first.private_chat(alice)
+        update = await first.send_document(
+            chat, alice, "Nghị quyết.pdf", b"%PDF-1.4", "application/pdf"
+        )
+        file_id = update["message"]["document"]["file_id"]
+    async with running_fake_bot_api(files_dir=folder) as second:
+        alice = await second.add_user("Alice", user_id=7_000_000_001)
+        async with Bot(
+            second.token, base_url=second.base_url, base_file_url=second.base_file_url
+        ) as ptb_bot:
+            tg_file = await ptb_bot.get_file(file_id)
+            assert bytes(await tg_file.download_as_bytearray()) == b"%PDF-1.4"
+            resent = await ptb_bot.send_document(alice.id, file_id)
+            assert resent.document is not None and resent.document.file_name == "Nghị quyết.pdf"
+        chat = await second.private_chat(alice)
+        newer = await second.send_document(chat, alice, "khác.txt", b"x", "text/plain")
+        assert newer["message"]["document"]["file_id"] != file_id
+    assert len(list(folder.iterdir())) == 3  # two files and their index
 
 
 async def test_commands_per_scope(server: FakeBotApi, bot: Bot) -> None:

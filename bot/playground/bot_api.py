@@ -70,7 +70,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import parse_qsl
@@ -194,6 +194,10 @@ class EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+_FILE_INDEX: Final = "files.json"
+_FILE_FIELDS: Final = ("file_id", "file_unique_id", "file_name", "mime_type", "file_path")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1014,6 +1018,7 @@ class FakeBotApi:
         bot_first_name: str = "Chi bộ số",
         privacy_mode: bool = True,
         rate_limits: RateLimits | None = None,
+        files_dir: Path | None = None,
     ) -> None:
         self._token = token
         self.bot_id = bot_id
@@ -1058,6 +1063,11 @@ class FakeBotApi:
         self._callback_ids = itertools.count(4_000_000_000_000_001)
         self._poll_ids = itertools.count(5_000_000_000_000_001)
         self._files_by_path: dict[str, FakeFile] = {}
+        # Files kept on disk outlive the server, as Telegram's do: a file_id the bot stored
+        # still works after a restart (the playground). Tests keep them in memory.
+        self._files_dir = files_dir
+        if files_dir is not None:
+            self._load_files(files_dir)
         self._callback_queries: dict[str, tuple[int, str | None]] = {}
         self._answered: set[str] = set()
         self._polls: dict[str, _Poll] = {}
@@ -1756,9 +1766,36 @@ class FakeBotApi:
             mime_type=mime_type,
             file_path=f"documents/file_{number}{suffix}",
         )
+        self._add_file(fake_file)
+        if self._files_dir is not None:
+            self._save_file(self._files_dir, fake_file)
+        return fake_file
+
+    def _add_file(self, fake_file: FakeFile) -> None:
         self.files[fake_file.file_id] = fake_file
         self._files_by_path[fake_file.file_path] = fake_file
-        return fake_file
+
+    def _save_file(self, folder: Path, fake_file: FakeFile) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / fake_file.file_unique_id).write_bytes(fake_file.content)
+        index = [
+            {key: getattr(known, key) for key in _FILE_FIELDS} for known in self.files.values()
+        ]
+        temporary = folder / f"{_FILE_INDEX}.tmp"
+        temporary.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(folder / _FILE_INDEX)  # never a half-written index
+
+    def _load_files(self, folder: Path) -> None:
+        index = folder / _FILE_INDEX
+        if not index.exists():
+            return
+        last = 0
+        for entry in json.loads(index.read_text(encoding="utf-8")):
+            fields = {key: str(entry[key]) for key in _FILE_FIELDS}
+            content = (folder / fields["file_unique_id"]).read_bytes()
+            self._add_file(FakeFile(content=content, **fields))
+            last = max(last, int(fields["file_unique_id"].removeprefix("AgAD")))
+        self._file_numbers = itertools.count(last + 1)
 
     def _member_json(
         self, user: JSONDict, status: MemberStatus, *, is_bot: bool = False
@@ -2738,6 +2775,7 @@ async def running_fake_bot_api(
     bot_first_name: str = "Chi bộ số",
     privacy_mode: bool = True,
     rate_limits: RateLimits | None = None,
+    files_dir: Path | None = None,
 ) -> AsyncIterator[FakeBotApi]:
     """Start a :class:`FakeBotApi` in the running loop for the duration of the block."""
     server = FakeBotApi(
@@ -2747,6 +2785,7 @@ async def running_fake_bot_api(
         bot_first_name=bot_first_name,
         privacy_mode=privacy_mode,
         rate_limits=rate_limits,
+        files_dir=files_dir,
     )
     await server.start()
     try:

@@ -42,15 +42,22 @@ class RunningPlayground:
     seeded: bool
 
 
+def _beside_database(settings: Settings, suffix: str) -> Path | None:
+    """A path next to the playground's SQLite file, or None for other databases."""
+    url = settings.playground_database_url
+    if not url.startswith(SQLITE_PREFIX) or url.endswith(":memory:"):
+        return None
+    return Path(url.removeprefix(SQLITE_PREFIX)).with_suffix(suffix)
+
+
 def playground_keys(settings: Settings) -> tuple[SecretStr, ...]:
     """Keys for personal data typed into the demo: the configured ones, else one kept beside
     the playground's database so a restart can still read what was saved."""
     if settings.data_keys:
         return settings.data_keys
-    url = settings.playground_database_url
-    if not url.startswith(SQLITE_PREFIX) or url.endswith(":memory:"):
+    path = _beside_database(settings, ".key")
+    if path is None:
         return (SecretStr(Fernet.generate_key().decode()),)
-    path = Path(url.removeprefix(SQLITE_PREFIX)).with_suffix(".key")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)  # private before the key is in it
@@ -104,7 +111,9 @@ async def playground(
     # The page's port first: a taken port fails before anything else has started.
     with contextlib.closing(_bind(settings.playground_port)) as sock:
         clock = OffsetClock(start)
-        async with running_fake_bot_api(bot_username=BOT_USERNAME) as api:
+        # Files the bot keeps a file_id of must still download after a restart.
+        files = _beside_database(settings, ".files")
+        async with running_fake_bot_api(bot_username=BOT_USERNAME, files_dir=files) as api:
             chibo = build_bot(bot_settings(settings, api), clock=clock)
             world = await populate(api, chibo.runtime.texts("playground.demo.group"))
             async with running(chibo.application):
