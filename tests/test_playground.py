@@ -199,6 +199,7 @@ async def test_a_question_the_bot_asks_is_answered_by_the_next_text(
     unseen = len(api.undelivered)
     sent = await web.post("/api/send", json={"user": member, "chat": group, "text": "Nhà tôi"})
     assert sent.status_code == 200 and len(api.undelivered) == unseen + 1
+    assert sent.json()["notice"] == vi("playground.not_seen")
     title = await _say(web, running_playground, secretary, group, "Nhà bà Lan")
     assert title.buttons == [(vi("meeting.button.default_title"), "mn")]
 

@@ -178,8 +178,12 @@ class Playground:
         # the page answers it the same way, so flows work, in groups under privacy mode too.
         question = None if text.startswith("/") else self._question_for(target)
         self._acted[(target.chat.id, target.person.id)] = len(self._api.sent)
-        await self._api.send_text(target.chat, target.person, text, question)
-        return JSONResponse({"ok": True})
+        update = await self._api.send_text(target.chat, target.person, text, question)
+        # Under group privacy mode the bot never sees plain chatter; say so instead of silence.
+        unseen = update.get("update_id") is None
+        return JSONResponse(
+            {"ok": True, "notice": self._texts("playground.not_seen") if unseen else None}
+        )
 
     async def _upload(self, request: Request) -> Response:
         """A file the person sends (a roster to import, say): the raw bytes as the body, who,
