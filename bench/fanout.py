@@ -31,12 +31,12 @@ from sqlalchemy import func, select, update
 
 from bench.common import ROOT, publish, table
 from bench.seed import bulk, meeting_row, seed_cells
+from bot.playground.bot_api import FakeBotApi, RateLimits
 from storage.db import create_engine, migrate
 from storage.meetings import reminder_rows
 from storage.models import OutboxStatus
 from storage.outbox import enqueue
 from storage.schema import meetings, org_units, outbox
-from tests.support.fake_bot_api import FakeBotApi, RateLimits
 
 LIMIT = 30.0
 OFFSET_MINUTES = 60

@@ -35,10 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import ROOT, percentile, publish, table
 from bench.seed import bulk, meeting_row, seed_cells
+from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser
 from storage.db import create_engine, migrate
 from storage.models import AttendanceMode, AttendanceState, DocumentKind
 from storage.schema import attendance, document_reads, document_targets, documents, meetings
-from tests.support.fake_bot_api import FakeBotApi, FakeChat, FakeUser
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 MONTHS = 12

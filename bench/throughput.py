@@ -34,11 +34,11 @@ from telegram.ext import (
 from bench.common import publish, table
 from bench.seed import bulk, meeting_row, seed_cells
 from bot.app import build_bot, running
+from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser, StoredMessage
 from bot.settings import Settings
 from scheduler.clock import ManualClock
 from storage.db import create_engine, migrate
 from storage.schema import meetings
-from tests.support.fake_bot_api import FakeBotApi, FakeChat, FakeUser, StoredMessage
 
 NOW = datetime(2026, 12, 15, 12, 20, tzinfo=UTC)  # 19:20 in Hà Nội, the meeting is at 19:30
 MEETING_ID = 1

@@ -16,19 +16,27 @@ from bot.settings import Settings, SettingsError, load_settings
 EXIT_CONFIG = 2
 
 HOW_TO_GET_A_BOT = """\
-Chưa có mã bot Telegram (token).
+Chưa có mã bot Telegram (token): chạy bản dùng thử trên máy này.
+Để dùng thật:
   1. Mở Telegram, nhắn cho @BotFather, gõ /newbot và làm theo hướng dẫn.
   2. Chép mã nhận được vào tệp .env (xem mẫu .env.example):
        CHIBO_TELEGRAM_TOKEN=123456:ABC...
   3. Chạy lại: make run
 Dùng Zalo: đặt CHIBO_ZALO_TOKEN (có thể dùng cả hai).
 
-No Telegram bot token yet.
+No Telegram bot token yet: starting the local playground.
+For real use:
   1. In Telegram, message @BotFather, send /newbot and follow the steps.
   2. Put the token in a .env file (see .env.example):
        CHIBO_TELEGRAM_TOKEN=123456:ABC...
   3. Run again: make run
 For Zalo, set CHIBO_ZALO_TOKEN (both platforms may be served at once).
+"""
+
+PLAYGROUND_READY = """\
+Bản dùng thử đã chạy. Mở trình duyệt tại / The playground is running. Open in a browser:
+  {url}
+Dừng: bấm Ctrl+C / Stop: press Ctrl+C
 """
 
 
@@ -44,11 +52,11 @@ def _configure_logging(level: str) -> None:
 
 
 def _run(settings: Settings) -> int:
-    """Telegram, Zalo or both, depending on which tokens are set. With Telegram, Zalo runs
-    inside PTB's application (its start-up and shutdown hooks)."""
+    """Telegram, Zalo or both, depending on which tokens are set (with Telegram, Zalo runs
+    inside PTB's application, in its start-up and shutdown hooks); with neither, the local
+    playground."""
     if settings.telegram_token is None and settings.zalo_token is None:
-        print(HOW_TO_GET_A_BOT, file=sys.stderr)
-        return EXIT_CONFIG
+        return _playground(settings)
     if settings.telegram_token is None:
         return asyncio.run(_run_zalo(settings))
     from bot.app import build_bot
@@ -78,6 +86,28 @@ async def _run_zalo(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with running_zalo(settings):
         await stop.wait()
+    return 0
+
+
+def _playground(settings: Settings) -> int:
+    """No token: the same bot against a local Bot API server, with a web page to try it."""
+    from bot.playground.run import PortUnavailable, serve_forever
+
+    print(HOW_TO_GET_A_BOT, file=sys.stderr)
+
+    def announce(url: str) -> None:
+        print(PLAYGROUND_READY.format(url=url), flush=True)
+
+    try:
+        asyncio.run(serve_forever(settings, announce))
+    except PortUnavailable as error:
+        print(
+            f"Không mở được cổng {error.port}, hãy chọn cổng khác bằng CHIBO_PLAYGROUND_PORT.\n"
+            f"Cannot listen on port {error.port} ({error.reason}): "
+            "set another one with CHIBO_PLAYGROUND_PORT.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     return 0
 
 
@@ -187,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "run",
-        help="start the bot: Telegram and/or Zalo by the tokens set (polling, or webhooks)",
+        help="start the bot: Telegram and/or Zalo by the tokens set (polling, or webhooks); "
+        "without a token, the local playground",
     )
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("gen-key", help="print a new key for CHIBO_DATA_KEYS")

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
     link_key: SecretStr | None = None
     link_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 90)
+    # The playground (no token set): its web page on 127.0.0.1, and its own database so the
+    # demo cell never mixes with a real one.
+    playground_port: int = Field(default=8080, ge=0, le=65535)
+    playground_database_url: str = f"{SQLITE_PREFIX}./data/playground.db"
 
     @field_validator("timezone")
     @classmethod
@@ -107,7 +111,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "playground_database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
         if not value.startswith((SQLITE_PREFIX, "postgresql+asyncpg://")):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -26,14 +30,57 @@ def _chibo(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_run_without_token_explains_in_vietnamese_then_english(tmp_path: Path) -> None:
-    result = _chibo("run", cwd=tmp_path)
+async def test_run_without_token_starts_the_playground_and_prints_its_address(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env={**clean, "PYTHONPATH": str(ROOT), "CHIBO_PLAYGROUND_PORT": str(port)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    address = f"http://127.0.0.1:{port}/"
+    try:
+        assert process.stdout is not None
+        line = b"-"
+        while line and address not in line.decode():
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        async with httpx.AsyncClient(timeout=10) as client:
+            state = (await client.get(address + "api/state")).json()
+        assert len(state["people"]) == 9
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, raw_errors = await asyncio.wait_for(process.communicate(), timeout=30)
+    errors = raw_errors.decode()
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors
+    vietnamese = errors.index("Chưa có mã bot Telegram")
+    english = errors.index("No Telegram bot token yet")
+    assert vietnamese < english
+    assert "@BotFather" in errors and "CHIBO_TELEGRAM_TOKEN" in errors
+    # Its own database and key, never the real bot's.
+    assert (tmp_path / "data" / "playground.db").is_file()
+    assert not (tmp_path / "data" / "chibo.db").exists()
+    assert (tmp_path / "data" / "playground.key").stat().st_mode & 0o077 == 0
+
+
+def test_run_without_token_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _chibo("run", cwd=tmp_path, CHIBO_PLAYGROUND_PORT=str(port))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    vietnamese = result.stderr.index("Chưa có mã bot Telegram")
-    english = result.stderr.index("No Telegram bot token yet")
-    assert vietnamese < english
-    assert "@BotFather" in result.stderr and "CHIBO_TELEGRAM_TOKEN" in result.stderr
+    assert "CHIBO_PLAYGROUND_PORT" in result.stderr and str(port) in result.stderr
 
 
 def test_invalid_setting_gives_one_line_naming_it(tmp_path: Path) -> None:

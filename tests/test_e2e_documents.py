@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from telegram import Update
 
 from bot.app import ChiboBot, build_bot, running
+from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser, running_fake_bot_api
 from bot.settings import Settings
 from bot.telegram import to_inbound
 from handlers.core import Attachment
@@ -23,7 +24,6 @@ from storage.audit import Actor
 from storage.documents import NUDGE_LEAD
 from storage.meetings import MeetingDetails
 from storage.models import MeetingKind
-from tests.support.fake_bot_api import FakeBotApi, FakeChat, FakeUser, running_fake_bot_api
 from tests.test_e2e_telegram import _found_cell, _text_has
 
 vi = Texts("vi")

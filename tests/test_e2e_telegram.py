@@ -18,10 +18,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.app import ChiboBot, build_bot, running
+from bot.playground.bot_api import FakeBotApi, running_fake_bot_api
 from bot.settings import Settings
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from tests.support.fake_bot_api import FakeBotApi, running_fake_bot_api
 
 vi = Texts("vi")
 ROOT = Path(__file__).resolve().parent.parent

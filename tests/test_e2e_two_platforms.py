@@ -15,11 +15,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.app import ChiboBot, build_bot, running
+from bot.playground.bot_api import FakeBotApi, StoredMessage, running_fake_bot_api
 from bot.settings import Settings
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
 from storage.schema import audit_log, chats, identities
-from tests.support.fake_bot_api import FakeBotApi, StoredMessage, running_fake_bot_api
 from tests.support.fake_zalo_api import FakeZaloApi, running_fake_zalo_api
 
 vi = Texts("vi")

@@ -1,10 +1,11 @@
-"""Tests for the fake Telegram Bot API server in ``tests/support/fake_bot_api.py``."""
+"""Tests for the local Telegram-compatible Bot API server in ``bot/playground/bot_api.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.support.fake_bot_api import (
+from bot.playground.bot_api import (
     DEFAULT_TOKEN,
     FakeBotApi,
     FakeBotApiTimeout,
@@ -367,6 +368,31 @@ async def test_documents_upload_and_download(server: FakeBotApi, bot: Bot) -> No
         await bot.get_file("nope")
 
 
+async def test_files_kept_on_disk_outlive_the_server(tmp_path: Path) -> None:
+    """With ``files_dir`` (the playground) a file_id the bot stored works after a restart."""
+    folder = tmp_path / "files"
+    async with running_fake_bot_api(files_dir=folder) as first:
+        alice = await first.add_user("Alice", user_id=7_000_000_001)
+        chat = await first.private_chat(alice)
+        update = await first.send_document(
+            chat, alice, "Nghị quyết.pdf", b"%PDF-1.4", "application/pdf"
+        )
+        file_id = update["message"]["document"]["file_id"]
+    async with running_fake_bot_api(files_dir=folder) as second:
+        alice = await second.add_user("Alice", user_id=7_000_000_001)
+        async with Bot(
+            second.token, base_url=second.base_url, base_file_url=second.base_file_url
+        ) as ptb_bot:
+            tg_file = await ptb_bot.get_file(file_id)
+            assert bytes(await tg_file.download_as_bytearray()) == b"%PDF-1.4"
+            resent = await ptb_bot.send_document(alice.id, file_id)
+            assert resent.document is not None and resent.document.file_name == "Nghị quyết.pdf"
+        chat = await second.private_chat(alice)
+        newer = await second.send_document(chat, alice, "khác.txt", b"x", "text/plain")
+        assert newer["message"]["document"]["file_id"] != file_id
+    assert len(list(folder.iterdir())) == 3  # two files and their index
+
+
 async def test_commands_per_scope(server: FakeBotApi, bot: Bot) -> None:
     await bot.set_my_commands(
         [BotCommand("start", "Bắt đầu"), BotCommand("help", "Trợ giúp")],
@@ -422,7 +448,9 @@ async def test_polls_and_votes(server: FakeBotApi, bot: Bot) -> None:
     assert sent.poll is not None
     assert sent.poll.options[0].text == "Tán thành"
     stored = await server.wait_for_message(group, lambda m: m.poll is not None)
+    assert server.votes_of(alice, stored) == []
     answer_update, poll_update = await server.vote(alice, stored, [0])
+    assert server.votes_of(alice, stored) == [0]
     updates = await bot.get_updates(timeout=0)
     assert updates[0].poll_answer is not None
     assert updates[0].poll_answer.option_ids == (0,)
@@ -432,6 +460,19 @@ async def test_polls_and_votes(server: FakeBotApi, bot: Bot) -> None:
     assert answer_update["poll_answer"]["user"]["id"] == alice.id
     closed = await bot.stop_poll(group.id, sent.message_id)
     assert closed.is_closed
+
+
+async def test_fixed_ids_for_people_and_groups_that_come_back(server: FakeBotApi) -> None:
+    """The playground lays the same people and group out again after every restart."""
+    alice = await server.add_user("Alice", user_id=7_000_000_001)
+    group = await server.add_group("Chi bộ", members=[alice], chat_id=-1_009_000_000_001)
+    assert (alice.id, group.id) == (7_000_000_001, -1_009_000_000_001)
+    assert server.user(7_000_000_001) is alice and server.chat(group.id) is group
+    with pytest.raises(ValueError):
+        await server.add_user("Bob", user_id=alice.id)
+    for taken in (group.id, 5):
+        with pytest.raises(ValueError):
+            await server.add_group("Khác", chat_id=taken)
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

@@ -39,6 +39,7 @@ KEY_PREFIXES = (
     "calendar.",
     "when.",
     "meeting.",
+    "playground.",
 )
 
 

@@ -23,6 +23,12 @@ from telegram import Bot
 from telegram.error import BadRequest
 from telegram.ext import AIORateLimiter, ExtBot
 
+from bot.playground.bot_api import (
+    FakeBotApi,
+    FakeChat,
+    RateLimits,
+    running_fake_bot_api,
+)
 from bot.telegram_sender import TelegramSender
 from handlers.core import Choice, OutboundFile, Reply, split_text
 from handlers.i18n import Texts
@@ -33,12 +39,6 @@ from storage.db import create_engine, migrate
 from storage.models import OutboxStatus
 from storage.outbox import NewOutboxRow, OutboxRepository, enqueue
 from tests.conftest import START
-from tests.support.fake_bot_api import (
-    FakeBotApi,
-    FakeChat,
-    RateLimits,
-    running_fake_bot_api,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 # PTB warns about its own int/timedelta migration whenever it builds a RetryAfter.

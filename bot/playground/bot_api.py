@@ -1,4 +1,5 @@
-"""A local fake of the Telegram Bot API, served over real HTTP for end-to-end tests.
+"""A local Telegram-compatible Bot API server over real HTTP: the playground's stand-in for
+``api.telegram.org`` and the end-to-end tests' fake (the class keeps its test-era name).
 
 The real python-telegram-bot ``Application`` (polling with ``getUpdates``) talks to this
 server exactly as it would talk to ``api.telegram.org``::
@@ -67,11 +68,11 @@ import re
 import socket
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -84,6 +85,7 @@ __all__ = [
     "DEFAULT_TOKEN",
     "ApiCall",
     "CallbackAnswer",
+    "EmbeddedServer",
     "FakeBotApi",
     "FakeBotApiTimeout",
     "FakeChat",
@@ -102,8 +104,10 @@ logger = logging.getLogger(__name__)
 JSONDict = dict[str, Any]
 Params = dict[str, Any]
 Predicate = Callable[["StoredMessage"], bool]
+_Found = TypeVar("_Found")
 
-DEFAULT_TOKEN: Final = "123456:TEST-TOKEN"
+# Not a secret: the only token this local server accepts, and it guards nothing beyond loopback.
+DEFAULT_TOKEN: Final = "123456:TEST-TOKEN"  # noqa: S105
 DEFAULT_BOT_ID: Final = 9_000_001
 
 MAX_TEXT_LENGTH: Final = 4096
@@ -181,6 +185,19 @@ _BOT_COMMAND_NAME_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
 _BUTTON_URL_RE: Final = re.compile(r"^(?:https?|tg)://\S+$", re.IGNORECASE)
 _TEXT_MENTION_RE: Final = re.compile(r"^tg://user\?id=(\d+)$")
 _TRIM_CHARS: Final = " \t\r\n\v\0"
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server inside a larger program: signals stay with that program (the
+    playground stops its bot before this server, which must still answer meanwhile)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+_FILE_INDEX: Final = "files.json"
+_FILE_FIELDS: Final = ("file_id", "file_unique_id", "file_name", "mime_type", "file_path")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1015,6 +1032,7 @@ class FakeBotApi:
         bot_first_name: str = "Chi bộ số",
         privacy_mode: bool = True,
         rate_limits: RateLimits | None = None,
+        files_dir: Path | None = None,
     ) -> None:
         self._token = token
         self.bot_id = bot_id
@@ -1059,6 +1077,11 @@ class FakeBotApi:
         self._callback_ids = itertools.count(4_000_000_000_000_001)
         self._poll_ids = itertools.count(5_000_000_000_000_001)
         self._files_by_path: dict[str, FakeFile] = {}
+        # Files kept on disk outlive the server, as Telegram's do: a file_id the bot stored
+        # still works after a restart (the playground). Tests keep them in memory.
+        self._files_dir = files_dir
+        if files_dir is not None:
+            self._load_files(files_dir)
         self._callback_queries: dict[str, tuple[int, str | None]] = {}
         self._answered: set[str] = set()
         self._polls: dict[str, _Poll] = {}
@@ -1143,7 +1166,7 @@ class FakeBotApi:
             timeout_keep_alive=60,
             timeout_graceful_shutdown=5,
         )
-        self._server = uvicorn.Server(config)
+        self._server = EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="fake-bot-api")
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -1192,10 +1215,15 @@ class FakeBotApi:
         username: str | None = None,
         language_code: str | None = "vi",
         started_bot: bool = True,
+        *,
+        user_id: int | None = None,
     ) -> FakeUser:
-        """Create a user with a unique id above 2**31 (to catch 32-bit id bugs)."""
+        """Create a user with a unique id above 2**31 (to catch 32-bit id bugs), or with
+        ``user_id`` when the same person must come back after a restart (the playground)."""
+        if user_id is not None and user_id in self.users:
+            raise ValueError(f"user {user_id} already exists")
         user = FakeUser(
-            id=next(self._user_ids),
+            id=next(self._user_ids) if user_id is None else user_id,
             first_name=first_name,
             last_name=last_name,
             username=username,
@@ -1215,13 +1243,20 @@ class FakeBotApi:
         type: Literal["group", "supergroup"] = "supergroup",
         bot_status: MemberStatus = "member",
         username: str | None = None,
+        chat_id: int | None = None,
     ) -> FakeChat:
-        """Create a group (default: a supergroup with an id like ``-1002000000001``).
+        """Create a group (default: a supergroup with an id like ``-1002000000001``; a negative
+        ``chat_id`` keeps one across restarts).
 
         ``bot_status`` is the bot's own membership ("member", "administrator", "left",
         "kicked"); use "left" plus :meth:`add_bot_to_group` to script the bot being added.
         """
-        chat_id = -next(self._supergroup_ids) if type == "supergroup" else -next(self._group_ids)
+        if chat_id is None:
+            chat_id = (
+                -next(self._supergroup_ids) if type == "supergroup" else -next(self._group_ids)
+            )
+        elif chat_id >= 0 or chat_id in self.chats:
+            raise ValueError(f"a group needs a new negative id, not {chat_id}")
         chat = FakeChat(
             id=chat_id, type=type, title=title, username=username, bot_status=bot_status
         )
@@ -1445,6 +1480,13 @@ class FakeBotApi:
         updates.append(self.enqueue_update({"poll": copy.deepcopy(poll_json)}))
         return updates
 
+    def votes_of(self, user: FakeUser, message: StoredMessage) -> list[int]:
+        """The options ``user`` chose in the poll of ``message`` (empty before voting)."""
+        poll_json = message.poll
+        if poll_json is None:
+            raise ValueError(f"not a poll: {message!r}")
+        return list(self._polls[str(poll_json["id"])].votes.get(user.id, []))
+
     def enqueue_update(self, update: Mapping[str, Any]) -> JSONDict:
         """Queue any update payload (``update_id`` is assigned); returns the full update."""
         full: JSONDict = {"update_id": next(self._update_ids), **update}
@@ -1526,9 +1568,8 @@ class FakeBotApi:
                     return msg
             return None
 
-        if await self._wait_until(lambda: find() is not None, timeout):
-            found = find()
-            assert found is not None
+        found = await self._wait_for(find, timeout)
+        if found is not None:
             return found
         raise FakeBotApiTimeout(
             f"no matching bot message in chat {chat_id} within {timeout}s; "
@@ -1554,9 +1595,8 @@ class FakeBotApi:
                     return call
             return None
 
-        if await self._wait_until(lambda: find() is not None, timeout):
-            found = find()
-            assert found is not None
+        found = await self._wait_for(find, timeout)
+        if found is not None:
             return found
         raise FakeBotApiTimeout(
             f"no matching {method} call within {timeout}s; recent calls: {self._recent_calls()}"
@@ -1587,9 +1627,8 @@ class FakeBotApi:
         def find() -> CallbackAnswer | None:
             return next((a for a in self.callback_answers[start:] if matches(a)), None)
 
-        if await self._wait_until(lambda: find() is not None, timeout):
-            found = find()
-            assert found is not None
+        found = await self._wait_for(find, timeout)
+        if found is not None:
             return found
         raise FakeBotApiTimeout(
             f"callback query {query!r} was not answered within {timeout}s; "
@@ -1642,6 +1681,15 @@ class FakeBotApi:
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=remaining)
+
+    async def _wait_for(
+        self,
+        find: Callable[[], _Found | None],
+        timeout: float,  # noqa: ASYNC109
+    ) -> _Found | None:
+        if await self._wait_until(lambda: find() is not None, timeout):
+            return find()
+        return None
 
     def _has_undelivered(self) -> bool:
         return any(update["update_id"] > self._delivered_upto for update in self._updates)
@@ -1754,9 +1802,38 @@ class FakeBotApi:
             file_path=f"{'photos' if is_photo else 'documents'}/file_{number}{suffix}",
             is_photo=is_photo,
         )
+        self._add_file(fake_file)
+        if self._files_dir is not None:
+            self._save_file(self._files_dir, fake_file)
+        return fake_file
+
+    def _add_file(self, fake_file: FakeFile) -> None:
         self.files[fake_file.file_id] = fake_file
         self._files_by_path[fake_file.file_path] = fake_file
-        return fake_file
+
+    def _save_file(self, folder: Path, fake_file: FakeFile) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / fake_file.file_unique_id).write_bytes(fake_file.content)
+        index = [
+            {key: getattr(known, key) for key in _FILE_FIELDS} | {"is_photo": known.is_photo}
+            for known in self.files.values()
+        ]
+        temporary = folder / f"{_FILE_INDEX}.tmp"
+        temporary.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(folder / _FILE_INDEX)  # never a half-written index
+
+    def _load_files(self, folder: Path) -> None:
+        index = folder / _FILE_INDEX
+        if not index.exists():
+            return
+        last = 0
+        for entry in json.loads(index.read_text(encoding="utf-8")):
+            fields = {key: str(entry[key]) for key in _FILE_FIELDS}
+            content = (folder / fields["file_unique_id"]).read_bytes()
+            photo = bool(entry.get("is_photo", False))
+            self._add_file(FakeFile(content=content, is_photo=photo, **fields))
+            last = max(last, int(fields["file_unique_id"].removeprefix("AgAD")))
+        self._file_numbers = itertools.count(last + 1)
 
     def _member_json(
         self, user: JSONDict, status: MemberStatus, *, is_bot: bool = False
@@ -2759,6 +2836,7 @@ async def running_fake_bot_api(
     bot_first_name: str = "Chi bộ số",
     privacy_mode: bool = True,
     rate_limits: RateLimits | None = None,
+    files_dir: Path | None = None,
 ) -> AsyncIterator[FakeBotApi]:
     """Start a :class:`FakeBotApi` in the running loop for the duration of the block."""
     server = FakeBotApi(
@@ -2768,6 +2846,7 @@ async def running_fake_bot_api(
         bot_first_name=bot_first_name,
         privacy_mode=privacy_mode,
         rate_limits=rate_limits,
+        files_dir=files_dir,
     )
     await server.start()
     try:

@@ -1,0 +1,1 @@
+"""The tokenless playground: a local Bot API server, the real bot against it, a web chat page."""
