@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError
@@ -36,7 +36,6 @@ from storage.models import AbsenceReason, AbsenceStatus, AttendanceState, OrgUni
 COMMAND = "xinvang"
 REASON_FLOW = "absence_reason"
 CONFIRM_FLOW = "absence_confirm"
-ANSWER_TTL = timedelta(minutes=30)
 MAX_REASON = 300
 MAX_ID_DIGITS = 18
 STREAK = 3  # absent at this many closed meetings in a row
@@ -191,18 +190,6 @@ def _status(context: Context, status: AbsenceStatus) -> str:
     return context.t(f"absence.status.{status}")
 
 
-async def _expect(context: Context, flow: str, data: dict[str, object]) -> None:
-    inbound = context.inbound
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=flow,
-        data=data,
-        expires_at=context.now + ANSWER_TTL,
-    )
-
-
 async def _candidate(context: Context, cell: OrgUnit, meeting_id: int) -> AbsenceMeeting:
     """A meeting of the cell one may still ask to miss; anything else is a stale button."""
     for meeting in await _repo(context).candidates(cell.id, context.now):
@@ -348,8 +335,8 @@ async def _confirm(
 ) -> Reply:
     """The draft, kept as the pending answer until «Gửi»; a typed text meanwhile becomes
     the note (or, for «Lý do khác», replaces the reason)."""
-    await _expect(
-        context, CONFIRM_FLOW, {"meeting": meeting.id, "reason": reason.value, "note": note}
+    await context.expect_answer(
+        CONFIRM_FLOW, {"meeting": meeting.id, "reason": reason.value, "note": note}
     )
     lines = [
         context.t(
@@ -380,10 +367,10 @@ async def _typed(
 ) -> str | list[Reply]:
     text = " ".join(context.inbound.text.split())
     if not text:
-        await _expect(context, flow, data)
+        await context.expect_answer(flow, data)
         return [Reply(context.t(empty_key, limit=MAX_REASON), ask_text=True)]
     if len(text) > MAX_REASON:
-        await _expect(context, flow, data)
+        await context.expect_answer(flow, data)
         return [Reply(context.t("absence.error.too_long", limit=MAX_REASON), ask_text=True)]
     return text
 
@@ -430,7 +417,7 @@ async def pick_reason(context: Context, args: list[str]) -> list[Reply]:
     meeting = await _candidate(context, cell, meeting_id)
     await _refuse_if_asked(context, cell, meeting.id)
     if reason is AbsenceReason.OTHER:
-        await _expect(context, REASON_FLOW, {"meeting": meeting.id})
+        await context.expect_answer(REASON_FLOW, {"meeting": meeting.id})
         return [Reply(context.t("absence.ask_reason", limit=MAX_REASON), ask_text=True)]
     return [await _confirm(context, cell, meeting, reason, None)]
 
@@ -460,13 +447,10 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     actor = context.require_actor()
     meeting_id = _id_arg(args, 0)
-    inbound = context.inbound
-    pending = await context.services.pending.take(
-        platform=inbound.platform, chat_id=inbound.chat_id, user_id=inbound.user_id, now=context.now
-    )
+    pending = await context.take_question()
     if pending is None or pending.flow != CONFIRM_FLOW or pending.data.get("meeting") != meeting_id:
         if pending is not None:  # another question was waiting: leave it waiting
-            await _expect(context, pending.flow, pending.data)
+            await context.expect_answer(pending.flow, pending.data)
         raise UserError("absence.error.draft_gone")
     note = pending.data.get("note")
     reason = _reason_from(pending.data)

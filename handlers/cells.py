@@ -28,14 +28,7 @@ async def setup(context: Context) -> list[Reply]:
         return await _second_group(context, known)
     if inbound.args.strip():
         return await _found(context, inbound.args)
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=SETUP_FLOW,
-        data={},
-        expires_at=context.now + QUESTION_TTL,
-    )
+    await context.expect_answer(SETUP_FLOW, {}, ttl=QUESTION_TTL)
     return [Reply(context.t("setup.ask_name"), ask_text=True)]
 
 

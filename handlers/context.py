@@ -4,7 +4,7 @@ is acting where — one typed object instead of string-keyed lookups."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from handlers.core import Inbound, Platform
@@ -20,7 +20,7 @@ from storage.linking import LinkRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
-from storage.pending import PendingInputRepository
+from storage.pending import PendingInput, PendingInputRepository
 
 
 class PlatformGateway(Protocol):
@@ -50,6 +50,10 @@ class Services:
     texts: Texts
     default_timezone: str
     operator_ids: frozenset[str]
+
+
+# How long a question the bot asked waits for its answer, unless the asker says otherwise.
+ANSWER_TTL = timedelta(minutes=30)
 
 
 class UserError(Exception):
@@ -89,6 +93,35 @@ class Context:
     def is_office(self) -> bool:
         """The actor works for a committee office (their unit is the committee itself)."""
         return self.cell is not None and self.cell.kind is OrgKind.COMMITTEE
+
+    async def expect_answer(
+        self, flow: str, data: dict[str, object], *, ttl: timedelta = ANSWER_TTL
+    ) -> None:
+        """Wait for this person's next text in this chat (it replaces any earlier question)."""
+        inbound = self.inbound
+        await self.services.pending.expect(
+            platform=inbound.platform,
+            chat_id=inbound.chat_id,
+            user_id=inbound.user_id,
+            flow=flow,
+            data=data,
+            expires_at=self.now + ttl,
+        )
+
+    async def take_question(self) -> PendingInput | None:
+        """Remove and return this person's open question in this chat, if still fresh."""
+        inbound = self.inbound
+        return await self.services.pending.take(
+            platform=inbound.platform,
+            chat_id=inbound.chat_id,
+            user_id=inbound.user_id,
+            now=self.now,
+        )
+
+    async def take_answer(self, flow: str) -> dict[str, object] | None:
+        """The open question's data if it belongs to ``flow``; either way it is closed."""
+        pending = await self.take_question()
+        return pending.data if pending is not None and pending.flow == flow else None
 
     def require_cell(self) -> OrgUnit:
         if self.cell is None:

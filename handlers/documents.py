@@ -9,7 +9,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,6 @@ from storage.models import DocumentKind, MeetingStatus, OrgUnit
 FILE_FLOW = "document_file"
 TITLE_FLOW = "document_title"
 CONFIRM_FLOW = "document_confirm"
-ANSWER_TTL = timedelta(minutes=30)
 MAX_TITLE, MAX_URL = 200, 500
 # The bytes are needed for the hash, and Telegram's getFile stops at 20 MB: refuse bigger files
 # before downloading anything.
@@ -126,27 +125,12 @@ async def _visible(context: Context, unit: OrgUnit, args: list[str]) -> Document
 # --- drafts: what the leader is about to send -------------------------------------------------
 
 
-async def _expect(context: Context, flow: str, data: dict[str, object]) -> None:
-    inbound = context.inbound
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=flow,
-        data=data,
-        expires_at=context.now + ANSWER_TTL,
-    )
-
-
 async def _draft(context: Context) -> dict[str, object]:
     """The draft behind a card button; it stays open whatever the tap turns out to be."""
-    inbound = context.inbound
-    pending = await context.services.pending.take(
-        platform=inbound.platform, chat_id=inbound.chat_id, user_id=inbound.user_id, now=context.now
-    )
+    pending = await context.take_question()
     if pending is None or pending.flow != CONFIRM_FLOW:
         raise UserError("document.error.draft_gone")
-    await _expect(context, CONFIRM_FLOW, pending.data)
+    await context.expect_answer(CONFIRM_FLOW, pending.data)
     return pending.data
 
 
@@ -220,7 +204,7 @@ async def _title_or_card(context: Context, unit: OrgUnit, draft: dict[str, objec
     draft = {**draft, "meeting_id": None, "protect": False, "targets": [c.id for c in targets]}
     title = str(draft["title"] or "")
     if not title:
-        await _expect(context, TITLE_FLOW, draft)
+        await context.expect_answer(TITLE_FLOW, draft)
         return [Reply(context.t("document.ask_title"), ask_text=True)]
     _check_title(title)
     return await _card(context, unit, draft)
@@ -230,7 +214,7 @@ async def _card(
     context: Context, unit: OrgUnit, draft: dict[str, object], *, replace: bool = False
 ) -> list[Reply]:
     """What is about to go out; nothing reaches a group before «Gửi»."""
-    await _expect(context, CONFIRM_FLOW, draft)
+    await context.expect_answer(CONFIRM_FLOW, draft)
     all_cells = await _targets(context, unit)
     chosen = set(_int_list(draft.get("targets")))
     names = ", ".join(cell.name for cell in all_cells if cell.id in chosen)
@@ -322,7 +306,7 @@ async def documents_command(context: Context) -> list[Reply]:
         url, _, title = args.partition(" ")
         return await _title_or_card(context, unit, await _link_draft(context, unit, url, title))
     if not args and actor.leads and not inbound.is_group:
-        await _expect(context, FILE_FLOW, {})
+        await context.expect_answer(FILE_FLOW, {})
         return [Reply(context.t("document.ask_file")), *await _listing(context, unit, "", True)]
     return await _listing(context, unit, args, False)
 
@@ -384,7 +368,7 @@ async def file_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     if _is_url(text):
         url, _, title = text.partition(" ")
         return await _title_or_card(context, unit, await _link_draft(context, unit, url, title))
-    await _expect(context, FILE_FLOW, data)
+    await context.expect_answer(FILE_FLOW, data)
     return [Reply(context.t("document.error.send_file_or_link"))]
 
 
@@ -403,13 +387,13 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
     unit = _require_sender(context)
     title = " ".join(context.inbound.text.split())
     if not title:
-        await _expect(context, TITLE_FLOW, data)
+        await context.expect_answer(TITLE_FLOW, data)
         return [Reply(context.t("document.ask_title"), ask_text=True)]
     try:
         _check_title(title)
     except UserError as problem:
         if problem.key != "document.error.classified":
-            await _expect(context, TITLE_FLOW, data)  # keep the question open: just retype
+            await context.expect_answer(TITLE_FLOW, data)  # keep the question open: just retype
         raise
     return await _card(context, unit, {**data, "title": title})
 
@@ -419,7 +403,7 @@ async def confirm_answer(context: Context, data: dict[str, object]) -> list[Repl
     file replaces the draft: the sender changed their mind about which one."""
     if context.inbound.attachment is not None:
         return await file_answer(context, {})
-    await _expect(context, CONFIRM_FLOW, data)
+    await context.expect_answer(CONFIRM_FLOW, data)
     return [Reply(context.t("document.tap_to_confirm"))]
 
 

@@ -71,26 +71,6 @@ def _scope(context: Context) -> LeaderScope:
     return LeaderScope(unit.id, context.is_office)
 
 
-async def _expect(context: Context, flow: str, data: dict[str, object]) -> None:
-    inbound = context.inbound
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=flow,
-        data=data,
-        expires_at=context.now + ANSWER_TTL,
-    )
-
-
-async def _take(context: Context, flow: str) -> dict[str, object] | None:
-    inbound = context.inbound
-    pending = await context.services.pending.take(
-        platform=inbound.platform, chat_id=inbound.chat_id, user_id=inbound.user_id, now=context.now
-    )
-    return pending.data if pending is not None and pending.flow == flow else None
-
-
 def _kind_label(context: Context, kind: FeedbackKind) -> str:
     return context.t(f"feedback.kind.{kind}")
 
@@ -143,7 +123,7 @@ async def pick_kind(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 1 or args[0] not in {kind.value for kind in FeedbackKind}:
         raise UserError("error.stale_button")
     kind = FeedbackKind(args[0])
-    await _expect(context, TEXT_FLOW, {"kind": kind.value})
+    await context.expect_answer(TEXT_FLOW, {"kind": kind.value}, ttl=ANSWER_TTL)
     return [
         Reply(
             context.t(
@@ -159,10 +139,10 @@ async def text_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     stored. A text that fails a check keeps the question open, so nothing is lost."""
     text = context.inbound.text.strip()
     if not text:
-        await _expect(context, TEXT_FLOW, data)
+        await context.expect_answer(TEXT_FLOW, data, ttl=ANSWER_TTL)
         return [Reply(context.t("feedback.error.empty"), ask_text=True)]
     if len(text) > MAX_TEXT:
-        await _expect(context, TEXT_FLOW, data)
+        await context.expect_answer(TEXT_FLOW, data, ttl=ANSWER_TTL)
         return [
             Reply(
                 context.t(
@@ -174,7 +154,7 @@ async def text_answer(context: Context, data: dict[str, object]) -> list[Reply]:
             )
         ]
     data = {**data, "text": text}
-    await _expect(context, SEND_FLOW, data)
+    await context.expect_answer(SEND_FLOW, data, ttl=ANSWER_TTL)
     return [_send_choice(context, data)]
 
 
@@ -195,14 +175,14 @@ def _send_choice(context: Context, data: dict[str, object]) -> Reply:
 
 async def send_typed(context: Context, data: dict[str, object]) -> list[Reply]:
     """A text where a tap was expected: keep the item and ask again."""
-    await _expect(context, SEND_FLOW, data)
+    await context.expect_answer(SEND_FLOW, data, ttl=ANSWER_TTL)
     return [Reply(context.t("feedback.tap_to_send")), _send_choice(context, data)]
 
 
 async def send(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 1 or args[0] not in {"named", "anon", "drop"}:
         raise UserError("error.stale_button")
-    data = await _take(context, SEND_FLOW)
+    data = await context.take_answer(SEND_FLOW)
     if data is None:
         raise UserError("error.stale_button")
     if args[0] == "drop":
@@ -406,7 +386,7 @@ async def step_ask(context: Context, args: list[str]) -> list[Reply]:
     to = FeedbackStatus(args[1])
     if to not in _targets(context, item):
         raise _not_allowed(context, item.status)
-    await _expect(context, NOTE_FLOW, {"id": item.id, "status": to.value})
+    await context.expect_answer(NOTE_FLOW, {"id": item.id, "status": to.value}, ttl=ANSWER_TTL)
     key = "feedback.ask_note_anonymous" if item.anonymous else "feedback.ask_note_named"
     return [
         Reply(
@@ -429,7 +409,7 @@ async def note_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     """The leader's text for a step: the step happens, and whoever should know is told."""
     note = context.inbound.text.strip()
     if not note or len(note) > MAX_NOTE:
-        await _expect(context, NOTE_FLOW, data)
+        await context.expect_answer(NOTE_FLOW, data, ttl=ANSWER_TTL)
         key = "feedback.error.note_empty" if not note else "feedback.error.note_too_long"
         return [
             Reply(

@@ -24,7 +24,6 @@ CONFIRM_FLOW = "meeting_confirm"
 PLACE_FLOW = "meeting_place"
 TITLE_FLOW = "meeting_title"
 EDIT_FLOW = "meeting_edit"
-ANSWER_TTL = timedelta(minutes=30)
 MAX_TITLE, MAX_PLACE, MAX_AGENDA, MAX_URL = 200, 300, 2000, 500
 GUIDED_DAYS = 21
 GUIDED_TIMES = ("07:30", "08:00", "14:00", "19:00", "19:30", "20:00")
@@ -100,26 +99,6 @@ def _draft_from(data: dict[str, object]) -> MeetingDetails:
         )
     except (KeyError, ValueError):
         raise UserError("error.stale_button") from None
-
-
-async def _expect(context: Context, flow: str, data: dict[str, object]) -> None:
-    inbound = context.inbound
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=flow,
-        data=data,
-        expires_at=context.now + ANSWER_TTL,
-    )
-
-
-async def _take(context: Context, flow: str) -> dict[str, object] | None:
-    inbound = context.inbound
-    pending = await context.services.pending.take(
-        platform=inbound.platform, chat_id=inbound.chat_id, user_id=inbound.user_id, now=context.now
-    )
-    return pending.data if pending is not None and pending.flow == flow else None
 
 
 # --- checking what people type ---------------------------------------------------------------
@@ -249,7 +228,7 @@ async def pick_time(context: Context, args: list[str]) -> list[Reply]:
     except ValueError:
         raise UserError("error.stale_button") from None
     starts_at = _check_future(context, datetime.combine(day, clock, _zone(cell)))
-    await _expect(context, PLACE_FLOW, {"starts_at": starts_at.isoformat()})
+    await context.expect_answer(PLACE_FLOW, {"starts_at": starts_at.isoformat()})
     return [Reply(context.t("meeting.ask_place"), ask_text=True)]
 
 
@@ -263,10 +242,10 @@ def _day_arg(args: list[str]) -> date:
 async def place_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     place = " ".join(context.inbound.text.split())
     if not place:
-        await _expect(context, PLACE_FLOW, data)
+        await context.expect_answer(PLACE_FLOW, data)
         return [Reply(context.t("meeting.error.no_place"), ask_text=True)]
     _check_length(place, MAX_PLACE, "meeting.error.place_too_long")
-    await _expect(context, TITLE_FLOW, {**data, "place": place})
+    await context.expect_answer(TITLE_FLOW, {**data, "place": place})
     starts_at = datetime.fromisoformat(str(data["starts_at"]))
     default = context.t("meeting.default_title", month=starts_at.month, year=starts_at.year)
     return [
@@ -282,7 +261,7 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
 
 
 async def default_title(context: Context, _args: list[str]) -> list[Reply]:
-    data = await _take(context, TITLE_FLOW)
+    data = await context.take_answer(TITLE_FLOW)
     if data is None:
         raise UserError("error.stale_button")
     return await _title_chosen(context, data, "")
@@ -305,7 +284,7 @@ async def _title_chosen(context: Context, data: dict[str, object], title: str) -
 
 async def _confirm(context: Context, cell: OrgUnit, details: MeetingDetails) -> list[Reply]:
     """Show what was understood; nothing is saved or sent until the secretary confirms."""
-    await _expect(context, CONFIRM_FLOW, _draft_data(details))
+    await context.expect_answer(CONFIRM_FLOW, _draft_data(details))
     local = details.starts_at.astimezone(_zone(cell))
     texts = context.services.texts
     week = (local.day - 1) // 7 + 1
@@ -330,14 +309,14 @@ async def _confirm(context: Context, cell: OrgUnit, details: MeetingDetails) -> 
 
 async def confirm_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     """Text instead of a tap while a draft waits: keep the draft and say what to do."""
-    await _expect(context, CONFIRM_FLOW, data)
+    await context.expect_answer(CONFIRM_FLOW, data)
     return [Reply(context.t("meeting.tap_to_confirm"))]
 
 
 async def decide_draft(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     choice = args[0] if args else ""
-    data = await _take(context, CONFIRM_FLOW)
+    data = await context.take_answer(CONFIRM_FLOW)
     if data is None or choice not in ("once", "day", "weekday", "no"):
         raise UserError("meeting.error.draft_gone")
     if choice == "no":
@@ -438,7 +417,7 @@ async def edit_ask(context: Context, args: list[str]) -> list[Reply]:
     _, meeting = await _scheduled_meeting(context, args)
     if len(args) != 2 or args[1] not in EDITABLE:
         raise UserError("error.stale_button")
-    await _expect(context, EDIT_FLOW, {"meeting_id": meeting.id, "field": args[1]})
+    await context.expect_answer(EDIT_FLOW, {"meeting_id": meeting.id, "field": args[1]})
     return [Reply(context.t(f"meeting.edit.ask.{args[1]}"), ask_text=True)]
 
 
@@ -451,7 +430,7 @@ async def edit_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     try:
         details = _edited(context, cell, meeting.details, str(field), text)
     except UserError:
-        await _expect(context, EDIT_FLOW, data)  # keep the question open: just retype
+        await context.expect_answer(EDIT_FLOW, data)  # keep the question open: just retype
         raise
     updated = await context.services.meetings.update(
         cell_id=cell.id,

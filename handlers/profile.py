@@ -3,7 +3,7 @@ secretary may edit every field of any member of the cell."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from handlers import fields
@@ -14,7 +14,6 @@ from handlers.names import MAX_PERSON_NAME, clean_name
 from storage.models import Member, Role
 
 EDIT_FLOW = "profile_edit"
-ANSWER_TTL = timedelta(minutes=30)
 CLEAR_WORDS = ("-", "xoa", "xóa", "clear")
 # In the order a form lists them.
 EDITABLE_FIELDS = (
@@ -87,15 +86,7 @@ async def edit_field_ask(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 2 or args[1] not in EDITABLE_FIELDS:
         raise UserError("error.stale_button")
     member = await _editable_member(context, _member_id(args), args[1])
-    inbound = context.inbound
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=EDIT_FLOW,
-        data={"member_id": member.id, "field": args[1]},
-        expires_at=context.now + ANSWER_TTL,
-    )
+    await context.expect_answer(EDIT_FLOW, {"member_id": member.id, "field": args[1]})
     return [Reply(context.t(f"profile.ask.{args[1]}", name=member.full_name), ask_text=True)]
 
 

@@ -18,6 +18,9 @@ from scheduler.clock import ManualClock
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
 
+# The end-to-end fixtures (``api``, ``chibo``) for every test module.
+pytest_plugins = ["tests.support.e2e"]
+
 POSTGRES_URL = os.environ.get("CHIBO_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

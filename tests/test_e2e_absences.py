@@ -3,42 +3,12 @@ asks to miss a meeting from the group, finishes privately, and the secretary app
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from cryptography.fernet import Fernet
-
-from bot.app import ChiboBot, build_bot, running
-from bot.playground.bot_api import FakeBotApi, StoredMessage, running_fake_bot_api
-from bot.settings import Settings
+from bot.app import ChiboBot
+from bot.playground.bot_api import FakeBotApi, StoredMessage
 from handlers.i18n import Texts
-from scheduler.clock import ManualClock
-from tests.test_e2e_telegram import _found_cell, _text_has
+from tests.support.e2e import found_cell, text_has
 
 vi = Texts("vi")
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with running_fake_bot_api() as server:
-        yield server
-
-
-@pytest.fixture
-async def chibo(api: FakeBotApi, tmp_path: Path, clock: ManualClock) -> AsyncIterator[ChiboBot]:
-    settings = Settings(
-        telegram_token=api.token,
-        telegram_base_url=api.base_url,
-        telegram_base_file_url=api.base_file_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'chibo.db'}",
-        data_keys=(Fernet.generate_key().decode(),),
-        outbox_interval_seconds=0.2,
-        _env_file=None,
-    )
-    bot = build_bot(settings, clock=clock)
-    async with running(bot.application):
-        yield bot
 
 
 async def _tap_and_read(api: FakeBotApi, user, message: StoredMessage, label: str) -> StoredMessage:  # type: ignore[no-untyped-def]
@@ -52,17 +22,17 @@ async def _tap_and_read(api: FakeBotApi, user, message: StoredMessage, label: st
 async def test_absence_from_group_to_private_to_secretary_and_back(
     api: FakeBotApi, chibo: ChiboBot
 ) -> None:
-    secretary, member, group = await _found_cell(api)
+    secretary, member, group = await found_cell(api)
     mark = api.mark()
     await api.send_text(group, member, "/thamgia")
-    request = await api.wait_for_message(group, _text_has("xin vào danh sách"), after=mark)
+    request = await api.wait_for_message(group, text_has("xin vào danh sách"), after=mark)
     await _tap_and_read(api, secretary, request, vi("join.button.approve"))
     mark = api.mark()
     await api.send_text(group, secretary, "/lichhop 29/11 19:30 Hội trường KP5 | Họp tháng 12")
-    confirm = await api.wait_for_message(group, _text_has("Họp tháng 12"), after=mark)
+    confirm = await api.wait_for_message(group, text_has("Họp tháng 12"), after=mark)
     mark = api.mark()
     await api.tap(secretary, confirm, button_text=vi("meeting.button.save_once"))
-    await api.wait_for_message(group, _text_has("📢 Lịch họp chi bộ"), after=mark)
+    await api.wait_for_message(group, text_has("📢 Lịch họp chi bộ"), after=mark)
     boss = await api.private_chat(secretary)
     await api.send_text(boss, secretary, "/start")
     group_mark = api.mark()
@@ -78,23 +48,23 @@ async def test_absence_from_group_to_private_to_secretary_and_back(
     private = await api.private_chat(member)
     mark = api.mark()
     await api.send_text(private, member, "/start xinvang")
-    home = await api.wait_for_message(private, _text_has("Họp tháng 12"), after=mark)
+    home = await api.wait_for_message(private, text_has("Họp tháng 12"), after=mark)
     draft = await _tap_and_read(api, member, home, vi("absence.button.sick"))
     assert "Lý do: Ốm" in (draft.text or "")
     mark = api.mark()
     await api.send_text(private, member, "nằm viện")
-    draft = await api.wait_for_message(private, _text_has("Ốm (nằm viện)"), after=mark)
+    draft = await api.wait_for_message(private, text_has("Ốm (nằm viện)"), after=mark)
     mark = api.mark()
     sent = await _tap_and_read(api, member, draft, vi("absence.button.send"))
     assert (sent.text or "").startswith("✅ Đã gửi đơn xin vắng")
 
     # The secretary gets the request privately, with the decision buttons, and approves.
-    card = await api.wait_for_message(boss, _text_has("📝 Đơn xin vắng họp"), after=mark)
+    card = await api.wait_for_message(boss, text_has("📝 Đơn xin vắng họp"), after=mark)
     assert "Lê Văn Nam" in (card.text or "") and "Ốm (nằm viện)" in (card.text or "")
     mark = api.mark()
     decided = await _tap_and_read(api, secretary, card, vi("absence.button.approve"))
     assert vi("absence.decided.approved") in (decided.text or "")
-    told = await api.wait_for_message(private, _text_has("Bí thư đã đồng ý"), after=mark)
+    told = await api.wait_for_message(private, text_has("Bí thư đã đồng ý"), after=mark)
     assert "Họp tháng 12" in (told.text or "")
 
     # The group saw the pointer and nothing else: no name, no reason, no decision.

@@ -5,17 +5,12 @@ its private nudge through the outbox; and how the adapter reads files off replie
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from cryptography.fernet import Fernet
 from telegram import Update
 
-from bot.app import ChiboBot, build_bot, running
-from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser, running_fake_bot_api
-from bot.settings import Settings
+from bot.app import ChiboBot
+from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser
 from bot.telegram import to_inbound
 from handlers.core import Attachment
 from handlers.i18n import Texts
@@ -24,39 +19,17 @@ from storage.audit import Actor
 from storage.documents import NUDGE_LEAD
 from storage.meetings import MeetingDetails
 from storage.models import MeetingKind
-from tests.test_e2e_telegram import _found_cell, _text_has
+from tests.support.e2e import found_cell, text_has
 
 vi = Texts("vi")
 PDF = b"%PDF-1.4 nghi quyet"
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with running_fake_bot_api() as server:
-        yield server
-
-
-@pytest.fixture
-async def chibo(api: FakeBotApi, tmp_path: Path, clock: ManualClock) -> AsyncIterator[ChiboBot]:
-    settings = Settings(
-        telegram_token=api.token,
-        telegram_base_url=api.base_url,
-        telegram_base_file_url=api.base_file_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'chibo.db'}",
-        data_keys=(Fernet.generate_key().decode(),),
-        outbox_interval_seconds=0.2,
-        _env_file=None,
-    )
-    bot = build_bot(settings, clock=clock)
-    async with running(bot.application):
-        yield bot
-
-
 async def _cell_with_a_member(api: FakeBotApi) -> tuple[FakeUser, FakeUser, FakeChat]:
-    secretary, member, group = await _found_cell(api)
+    secretary, member, group = await found_cell(api)
     mark = api.mark()
     await api.send_text(group, member, "/thamgia")
-    request = await api.wait_for_message(group, _text_has("xin vào danh sách"), after=mark)
+    request = await api.wait_for_message(group, text_has("xin vào danh sách"), after=mark)
     mark = api.mark()
     await api.tap(secretary, request, button_text=vi("join.button.approve"))
     await api.wait_for_callback_answer(secretary, after=mark)
@@ -74,7 +47,7 @@ async def test_a_pdf_in_the_group_is_confirmed_posted_and_read(
     await api.send_text(
         group, secretary, "/tailieu Nghị quyết chi bộ", reply_to_message=pdf_message
     )
-    card = await api.wait_for_message(group, _text_has(vi("document.card.header")), after=mark)
+    card = await api.wait_for_message(group, text_has(vi("document.card.header")), after=mark)
     assert "nghi-quyet.pdf" in (card.text or "")
     assert not api.calls("sendDocument", after=mark)  # nothing posted before «Gửi»
 
@@ -97,10 +70,10 @@ async def test_a_pdf_in_the_group_is_confirmed_posted_and_read(
     private = await api.private_chat(secretary)
     mark = api.mark()
     await api.send_text(private, secretary, "/tailieu")
-    listing = await api.wait_for_message(private, _text_has(vi("document.list.header")), after=mark)
+    listing = await api.wait_for_message(private, text_has(vi("document.list.header")), after=mark)
     mark = api.mark()
     await api.tap(secretary, listing, button_text="1. Nghị quyết chi bộ")
-    status = await api.wait_for_message(private, _text_has("đã đọc"), after=mark)
+    status = await api.wait_for_message(private, text_has("đã đọc"), after=mark)
     assert "Chi bộ Khu phố 5: 1 đã đọc, 1 chưa đọc" in (status.text or "")
     assert "✅ Lê Văn Nam" in (status.text or "")
     assert vi("document.status.unread_line", names="Trần Thị Hoa") in (status.text or "")
@@ -127,10 +100,10 @@ async def test_a_protected_photo_for_a_meeting_and_the_nudge_before_it(
     private = await api.private_chat(secretary)
     mark = api.mark()
     await api.send_text(private, secretary, "/tailieu")
-    await api.wait_for_message(private, _text_has(vi("document.ask_file")), after=mark)
+    await api.wait_for_message(private, text_has(vi("document.ask_file")), after=mark)
     mark = api.mark()
     await api.send_photo(private, secretary, b"jpeg bytes", caption="Sơ đồ hội trường")
-    card = await api.wait_for_message(private, _text_has(vi("document.card.header")), after=mark)
+    card = await api.wait_for_message(private, text_has(vi("document.card.header")), after=mark)
     mark = api.mark()
     await api.tap(secretary, card, button_text=vi("document.button.protect_on"))
     await api.wait_for_callback_answer(secretary, after=mark)

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,54 +16,14 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.app import ChiboBot, build_bot, running
-from bot.playground.bot_api import FakeBotApi, running_fake_bot_api
-from bot.settings import Settings
+from bot.app import ChiboBot
+from bot.playground.bot_api import FakeBotApi
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
+from tests.support.e2e import found_cell, text_has
 
 vi = Texts("vi")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with running_fake_bot_api() as server:
-        yield server
-
-
-@pytest.fixture
-async def chibo(api: FakeBotApi, tmp_path: Path, clock: ManualClock) -> AsyncIterator[ChiboBot]:
-    settings = Settings(
-        telegram_token=api.token,
-        telegram_base_url=api.base_url,
-        telegram_base_file_url=api.base_file_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'chibo.db'}",
-        data_keys=(Fernet.generate_key().decode(),),
-        outbox_interval_seconds=0.2,
-        _env_file=None,
-    )
-    bot = build_bot(settings, clock=clock)
-    async with running(bot.application):
-        yield bot
-
-
-def _text_has(fragment: str):  # type: ignore[no-untyped-def]
-    return lambda message: fragment in (message.text or "")
-
-
-async def _found_cell(api: FakeBotApi):  # type: ignore[no-untyped-def]
-    secretary = await api.add_user("Trần Thị Hoa")
-    member = await api.add_user("Lê Văn Nam")
-    group = await api.add_group("Chi bộ KP5", admins=[secretary], members=[member])
-    mark = api.mark()
-    await api.send_text(group, secretary, "/batdau@chibo_test_bot")
-    question = await api.wait_for_message(group, after=mark)
-    assert question.is_force_reply and question.text == vi("setup.ask_name")
-    mark = api.mark()
-    await api.send_text(group, secretary, "Chi bộ Khu phố 5", reply_to_message=question)
-    await api.wait_for_message(group, _text_has("Đã lập chi bộ «Chi bộ Khu phố 5»"), after=mark)
-    return secretary, member, group
 
 
 async def test_command_menus_differ_for_groups_and_private_chats(
@@ -78,11 +37,11 @@ async def test_command_menus_differ_for_groups_and_private_chats(
 
 
 async def test_setup_join_approve_members_and_profile(api: FakeBotApi, chibo: ChiboBot) -> None:
-    secretary, member, group = await _found_cell(api)
+    secretary, member, group = await found_cell(api)
 
     mark = api.mark()
     await api.send_text(group, member, "/thamgia")
-    request = await api.wait_for_message(group, _text_has("xin vào danh sách"), after=mark)
+    request = await api.wait_for_message(group, text_has("xin vào danh sách"), after=mark)
     # The member taps Approve on their own request: refused with a popup, nothing changes.
     mark = api.mark()
     await api.tap(member, request, button_text=vi("join.button.approve"))
@@ -96,7 +55,7 @@ async def test_setup_join_approve_members_and_profile(api: FakeBotApi, chibo: Ch
 
     mark = api.mark()
     await api.send_text(group, member, "/members")
-    listing = await api.wait_for_message(group, _text_has("Chi bộ «Chi bộ Khu phố 5»"), after=mark)
+    listing = await api.wait_for_message(group, text_has("Chi bộ «Chi bộ Khu phố 5»"), after=mark)
     assert "Lê Văn Nam — Đảng viên" in (listing.text or "")
     assert "Chính thức" not in (listing.text or "")
 
@@ -109,20 +68,20 @@ async def test_setup_join_approve_members_and_profile(api: FakeBotApi, chibo: Ch
     private = await api.private_chat(member)
     mark = api.mark()
     await api.send_text(private, member, "/start hoso")
-    card = await api.wait_for_message(private, _text_has("Hồ sơ đảng viên"), after=mark)
+    card = await api.wait_for_message(private, text_has("Hồ sơ đảng viên"), after=mark)
     mark = api.mark()
     await api.tap(member, card, button_text=vi("profile.button.phone"))
     ask = await api.wait_for_message(private, after=mark)
     assert ask.is_force_reply
     mark = api.mark()
     await api.send_text(private, member, "0912 345 678", reply_to_message=ask)
-    await api.wait_for_message(private, _text_has("Số điện thoại: 0912345678"), after=mark)
+    await api.wait_for_message(private, text_has("Số điện thoại: 0912345678"), after=mark)
     # The phone number never reached the group.
     assert all("0912345678" not in (m.text or "") for m in api.sent_in(group))
 
 
 async def test_setup_by_non_admin_and_twice(api: FakeBotApi, chibo: ChiboBot) -> None:
-    _, member, group = await _found_cell(api)
+    _, member, group = await found_cell(api)
     mark = api.mark()
     await api.send_text(group, member, "/setup Chi bộ khác")
     refusal = await api.wait_for_message(group, after=mark)
@@ -135,7 +94,7 @@ async def test_setup_by_non_admin_and_twice(api: FakeBotApi, chibo: ChiboBot) ->
 
 
 async def test_secretary_imports_a_roster_file(api: FakeBotApi, chibo: ChiboBot) -> None:
-    secretary, _, _ = await _found_cell(api)
+    secretary, _, _ = await found_cell(api)
     private = await api.private_chat(secretary)
     good = (
         "\ufeffHọ và tên;Ngày sinh;Giới tính;Số điện thoại;Trạng thái\n"
@@ -149,7 +108,7 @@ async def test_secretary_imports_a_roster_file(api: FakeBotApi, chibo: ChiboBot)
     assert "Dòng 2" in (rejected.text or "") and vi("import.nothing_saved") in (rejected.text or "")
     mark = api.mark()
     await api.send_document(private, secretary, "danh-sach.csv", good, "text/csv")
-    done = await api.wait_for_message(private, _text_has("Đã nhập 2 đảng viên"), after=mark)
+    done = await api.wait_for_message(private, text_has("Đã nhập 2 đảng viên"), after=mark)
     assert "Nguyễn Văn An" in (done.text or "") and "0912345678" not in (done.text or "")
     mark = api.mark()
     await api.send_text(private, secretary, "/dangvien")
@@ -158,7 +117,7 @@ async def test_secretary_imports_a_roster_file(api: FakeBotApi, chibo: ChiboBot)
 
 
 async def test_bad_input_over_http(api: FakeBotApi, chibo: ChiboBot) -> None:
-    _, member, _ = await _found_cell(api)
+    _, member, _ = await found_cell(api)
     private = await api.private_chat(member)
     mark = api.mark()
     await api.send_text(private, member, "/khongco")
@@ -177,7 +136,7 @@ async def test_bad_input_over_http(api: FakeBotApi, chibo: ChiboBot) -> None:
 async def test_an_internal_error_is_logged_and_the_user_told_plainly(
     api: FakeBotApi, chibo: ChiboBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    secretary, _, _ = await _found_cell(api)
+    secretary, _, _ = await found_cell(api)
     # The admin check fails at Telegram's side: an unexpected error inside a handler.
     api.fail_next("getChatMember", error_code=500, description="Internal Server Error", times=5)
     other = await api.add_group("Nhóm mới", admins=[secretary])
@@ -213,17 +172,17 @@ async def test_chibo_run_answers_against_a_local_bot_api(api: FakeBotApi, tmp_pa
     )
     try:
         await api.wait_for_request("getUpdates", timeout=30, answered=False)
-        secretary, member, group = await _found_cell(api)
+        secretary, member, group = await found_cell(api)
         mark = api.mark()
         await api.send_text(group, member, "/join")
-        await api.wait_for_message(group, _text_has("xin vào danh sách"), after=mark)
+        await api.wait_for_message(group, text_has("xin vào danh sách"), after=mark)
         mark = api.mark()
         await api.send_text(group, member, "/trogiup")
-        await api.wait_for_message(group, _text_has(""), after=mark)
+        await api.wait_for_message(group, text_has(""), after=mark)
         private = await api.private_chat(secretary)
         mark = api.mark()
         await api.send_text(private, secretary, "/hoso")
-        await api.wait_for_message(private, _text_has("Hồ sơ đảng viên"), after=mark)
+        await api.wait_for_message(private, text_has("Hồ sơ đảng viên"), after=mark)
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
@@ -300,17 +259,17 @@ async def test_scheduled_meeting_reminds_the_group_on_time(
     api: FakeBotApi, chibo: ChiboBot, clock: ManualClock
 ) -> None:
     """Schedule in the group, confirm, move the injected clock, and the reminder arrives."""
-    secretary, _, group = await _found_cell(api)
+    secretary, _, group = await found_cell(api)
     mark = api.mark()
     await api.send_text(group, secretary, "/lichhop 24/11 19:30 Hội trường KP5 | Họp tháng 11")
-    confirm = await api.wait_for_message(group, _text_has("19:30, Thứ Ba 24/11/2026"), after=mark)
+    confirm = await api.wait_for_message(group, text_has("19:30, Thứ Ba 24/11/2026"), after=mark)
     mark = api.mark()
     await api.tap(secretary, confirm, button_text=vi("meeting.button.save_once"))
-    await api.wait_for_message(group, _text_has("📢 Lịch họp chi bộ"), after=mark)
+    await api.wait_for_message(group, text_has("📢 Lịch họp chi bộ"), after=mark)
     # Due in 1 day (24/11 12:30 UTC minus a day); the clock starts on 22/11 12:00 UTC.
     mark = api.mark()
     clock.advance(timedelta(days=1, minutes=31))
-    reminder = await api.wait_for_message(group, _text_has("🔔 Nhắc lịch họp"), after=mark)
+    reminder = await api.wait_for_message(group, text_has("🔔 Nhắc lịch họp"), after=mark)
     assert "Hội trường KP5" in (reminder.text or "") and "1 ngày" in (reminder.text or "")
     await api.wait_until_idle()
     assert len([m for m in api.sent_in(group, after=mark) if "🔔" in (m.text or "")]) == 1
@@ -319,17 +278,17 @@ async def test_scheduled_meeting_reminds_the_group_on_time(
 async def test_a_group_that_removed_the_bot_fails_its_reminders_and_the_secretary_is_told(
     api: FakeBotApi, chibo: ChiboBot, clock: ManualClock
 ) -> None:
-    secretary, _, group = await _found_cell(api)
+    secretary, _, group = await found_cell(api)
     private = await api.private_chat(secretary)
     mark = api.mark()
     await api.send_text(private, secretary, "/lichhop 24/11 19:30 Hội trường KP5")
-    confirm = await api.wait_for_message(private, _text_has("Hội trường KP5"), after=mark)
+    confirm = await api.wait_for_message(private, text_has("Hội trường KP5"), after=mark)
     mark = api.mark()
     await api.tap(secretary, confirm, button_text=vi("meeting.button.save_once"))
-    await api.wait_for_message(group, _text_has("📢 Lịch họp chi bộ"), after=mark)
+    await api.wait_for_message(group, text_has("📢 Lịch họp chi bộ"), after=mark)
     await api.set_bot_status(group, "kicked", by=secretary)
     mark = api.mark()
     clock.advance(timedelta(days=1, minutes=31))
-    notice = await api.wait_for_message(private, _text_has("⚠️"), after=mark, timeout=10)
+    notice = await api.wait_for_message(private, text_has("⚠️"), after=mark, timeout=10)
     assert notice.text == vi("reminders.chat_gone")
     assert [m for m in api.sent_in(group, after=mark)] == []

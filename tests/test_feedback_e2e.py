@@ -3,46 +3,13 @@ a proposal in a private chat and the secretary answering it from theirs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from cryptography.fernet import Fernet
-
-from bot.app import ChiboBot, build_bot, running
-from bot.playground.bot_api import FakeBotApi, running_fake_bot_api
-from bot.settings import Settings
+from bot.app import ChiboBot
+from bot.playground.bot_api import FakeBotApi
 from handlers.i18n import Texts
-from scheduler.clock import ManualClock
+from tests.support.e2e import text_has
 
 vi = Texts("vi")
 PROPOSAL = "Đề nghị chi bộ tổ chức tham quan khu di tích vào tháng 3."
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with running_fake_bot_api() as server:
-        yield server
-
-
-@pytest.fixture
-async def chibo(api: FakeBotApi, tmp_path: Path, clock: ManualClock) -> AsyncIterator[ChiboBot]:
-    settings = Settings(
-        telegram_token=api.token,
-        telegram_base_url=api.base_url,
-        telegram_base_file_url=api.base_file_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'chibo.db'}",
-        data_keys=(Fernet.generate_key().decode(),),
-        outbox_interval_seconds=0.2,
-        _env_file=None,
-    )
-    bot = build_bot(settings, clock=clock)
-    async with running(bot.application):
-        yield bot
-
-
-def _text_has(fragment: str):  # type: ignore[no-untyped-def]
-    return lambda message: fragment in (message.text or "")
 
 
 async def test_a_member_proposes_privately_and_the_secretary_answers(
@@ -53,10 +20,10 @@ async def test_a_member_proposes_privately_and_the_secretary_answers(
     group = await api.add_group("Chi bộ KP5", admins=[secretary], members=[member])
     mark = api.mark()
     await api.send_text(group, secretary, "/batdau Chi bộ Khu phố 5")
-    await api.wait_for_message(group, _text_has("Đã lập chi bộ"), after=mark)
+    await api.wait_for_message(group, text_has("Đã lập chi bộ"), after=mark)
     mark = api.mark()
     await api.send_text(group, member, "/thamgia")
-    request = await api.wait_for_message(group, _text_has("xin vào danh sách"), after=mark)
+    request = await api.wait_for_message(group, text_has("xin vào danh sách"), after=mark)
     mark = api.mark()
     await api.tap(secretary, request, button_text=vi("join.button.approve"))
     await api.wait_for_callback_answer(secretary, after=mark)
@@ -71,32 +38,32 @@ async def test_a_member_proposes_privately_and_the_secretary_answers(
     private = await api.private_chat(member)
     mark = api.mark()
     await api.send_text(private, member, "/start gopy")
-    menu = await api.wait_for_message(private, _text_has("gửi gì cho chi bộ"), after=mark)
+    menu = await api.wait_for_message(private, text_has("gửi gì cho chi bộ"), after=mark)
     mark = api.mark()
     await api.tap(member, menu, button_text=vi("feedback.button.kind.proposal"))
-    ask = await api.wait_for_message(private, _text_has("viết đề xuất"), after=mark)
+    ask = await api.wait_for_message(private, text_has("viết đề xuất"), after=mark)
     assert ask.is_force_reply
     mark = api.mark()
     await api.send_text(private, member, PROPOSAL, reply_to_message=ask)
-    how = await api.wait_for_message(private, _text_has("muốn gửi thế nào"), after=mark)
+    how = await api.wait_for_message(private, text_has("muốn gửi thế nào"), after=mark)
     mark = api.mark()
     await api.tap(member, how, button_text=vi("feedback.button.named"))
     # The secretary is told privately; the member's choice becomes the confirmation.
     office_chat = await api.private_chat(secretary)
-    notice = await api.wait_for_message(office_chat, _text_has(PROPOSAL), after=mark)
+    notice = await api.wait_for_message(office_chat, text_has(PROPOSAL), after=mark)
     confirmed = api.messages[(private.id, how.message_id)]
     assert (confirmed.text or "").startswith("✅ Đã gửi đề xuất số 1 kèm tên")
     assert not confirmed.buttons, "the send buttons are gone"
     assert "người gửi: Lê Văn Nam" in (notice.text or "")
     mark = api.mark()
     await api.tap(secretary, notice, button_text=vi("feedback.button.open"))
-    card = await api.wait_for_message(office_chat, _text_has("Người gửi: Lê Văn Nam"), after=mark)
+    card = await api.wait_for_message(office_chat, text_has("Người gửi: Lê Văn Nam"), after=mark)
     mark = api.mark()
     await api.tap(secretary, card, button_text=vi("feedback.button.to.answered"))
-    ask = await api.wait_for_message(office_chat, _text_has("Bước «💬 Trả lời»"), after=mark)
+    ask = await api.wait_for_message(office_chat, text_has("Bước «💬 Trả lời»"), after=mark)
     mark = api.mark()
     await api.send_text(office_chat, secretary, "Chi bộ đồng ý, sẽ bàn ở buổi họp tới.", ask)
-    told = await api.wait_for_message(private, _text_has("Chi bộ đã trả lời"), after=mark)
+    told = await api.wait_for_message(private, text_has("Chi bộ đã trả lời"), after=mark)
     assert "Chi bộ đồng ý, sẽ bàn ở buổi họp tới." in (told.text or "")
 
     # Nothing of it ever reached the group.
