@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
 from storage.db import reading
@@ -33,6 +33,38 @@ def org_unit_from_row(row: Any) -> OrgUnit:
         timezone=row["timezone"],
         auto_accept=bool(row["auto_accept"]),
     )
+
+
+async def _insert_secretary(
+    connection: AsyncConnection,
+    unit_id: int,
+    full_name: str,
+    platform: str,
+    user_id: str,
+    now: datetime,
+) -> int:
+    """A secretary-role record with its chat account: a cell's founder, or office staff."""
+    member_id = (
+        await connection.execute(
+            insert(members)
+            .values(
+                org_unit_id=unit_id,
+                full_name=full_name,
+                role=Role.SECRETARY,
+                status=MemberStatus.OFFICIAL,
+                state=MemberState.ACTIVE,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(members.c.id)
+        )
+    ).scalar_one()
+    await connection.execute(
+        insert(identities).values(
+            platform=platform, external_user_id=user_id, member_id=member_id, linked_at=now
+        )
+    )
+    return int(member_id)
 
 
 class CellRepository:
@@ -113,28 +145,8 @@ class CellRepository:
                 )
             except IntegrityError as exc:  # a concurrent /setup in the same group won the race
                 raise ChatAlreadyLinked from exc
-            member_id = (
-                await connection.execute(
-                    insert(members)
-                    .values(
-                        org_unit_id=cell_id,
-                        full_name=secretary_name,
-                        role=Role.SECRETARY,
-                        status=MemberStatus.OFFICIAL,
-                        state=MemberState.ACTIVE,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(members.c.id)
-                )
-            ).scalar_one()
-            await connection.execute(
-                insert(identities).values(
-                    platform=platform,
-                    external_user_id=secretary_user_id,
-                    member_id=member_id,
-                    linked_at=now,
-                )
+            member_id = await _insert_secretary(
+                connection, cell_id, secretary_name, platform, secretary_user_id, now
             )
             await record(
                 connection,
@@ -267,25 +279,8 @@ class CellRepository:
             )
             if known.first() is not None:
                 raise AlreadyRegistered
-            member_id = (
-                await connection.execute(
-                    insert(members)
-                    .values(
-                        org_unit_id=committee_id,
-                        full_name=full_name,
-                        role=Role.SECRETARY,
-                        status=MemberStatus.OFFICIAL,
-                        state=MemberState.ACTIVE,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(members.c.id)
-                )
-            ).scalar_one()
-            await connection.execute(
-                insert(identities).values(
-                    platform=platform, external_user_id=user_id, member_id=member_id, linked_at=now
-                )
+            member_id = await _insert_secretary(
+                connection, committee_id, full_name, platform, user_id, now
             )
             await record(
                 connection,
