@@ -521,7 +521,9 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
     told = context.t(f"absence.told.{absence.status}", title=absence.meeting.title, when=when)
     if excused:
         told += "\n" + context.t("absence.told_excused")
-    accounts = await repo.member_accounts(absence.member_id, context.inbound.platform)
+    accounts = await context.services.links.member_accounts(
+        absence.member_id, context.inbound.platform
+    )
     replies += [_private(told, where, account) for where, account in accounts]
     return replies
 

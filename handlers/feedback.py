@@ -460,7 +460,9 @@ async def _tell_others(
             kind=_kind_label(context, item.kind),
             note=note,
         )
-        for where, account in await repo.member_accounts(item.member_id, platform):
+        for where, account in await context.services.links.member_accounts(
+            item.member_id, platform
+        ):
             replies.append(_private(text, where, account))
     cell = await context.services.cells.get(item.cell_id)
     if to is FeedbackStatus.FORWARDED and cell is not None and cell.parent_id is not None:

@@ -288,16 +288,6 @@ class AbsenceRepository:
         owners = {(str(p), str(a)): int(m) for m, p, a in rows}
         return {account: owners[account] for account in one_account_each(rows, platform)}
 
-    async def member_accounts(self, member_id: int, platform: str) -> list[tuple[str, str]]:
-        """(platform, account) to tell the member privately, preferring ``platform``."""
-        query = (
-            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
-            .where(identities.c.member_id == member_id)
-            .order_by(identities.c.id)
-        )
-        async with reading(self._engine).connect() as connection:
-            return one_account_each((await connection.execute(query)).all(), platform)
-
     async def history(
         self, cell_id: int, limit: int = 100
     ) -> tuple[list[PastMeeting], list[ExpectedMember]]:

@@ -367,16 +367,6 @@ class FeedbackRepository:
         async with reading(self._engine).connect() as connection:
             return one_account_each((await connection.execute(query)).all(), platform)
 
-    async def member_accounts(self, member_id: int, platform: str) -> list[tuple[str, str]]:
-        """(platform, account) to tell a member privately, preferring ``platform``."""
-        query = (
-            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
-            .where(identities.c.member_id == member_id)
-            .order_by(identities.c.id)
-        )
-        async with reading(self._engine).connect() as connection:
-            return one_account_each((await connection.execute(query)).all(), platform)
-
     # --- helpers ------------------------------------------------------------------------
 
     async def _get(self, connection: AsyncConnection, item_id: int) -> FeedbackItem:

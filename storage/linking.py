@@ -147,6 +147,17 @@ class LinkRepository:
             )
         return Linked(member_id=member_id, cell_id=cell_id)
 
+    async def member_accounts(self, member_id: int, prefer: str) -> list[tuple[str, str]]:
+        """(platform, account) to tell the member privately: one account, on ``prefer`` when
+        they have one there."""
+        query = (
+            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
+            .where(identities.c.member_id == member_id)
+            .order_by(identities.c.id)
+        )
+        async with reading(self._engine).connect() as connection:
+            return one_account_each((await connection.execute(query)).all(), prefer)
+
     async def secretary_accounts(self, cell_id: int, prefer: str) -> list[tuple[str, str]]:
         """(platform, account) of the cell's secretary, one per person: on ``prefer`` when
         they use it there, else on their other platform."""
