@@ -113,6 +113,13 @@ async def test_first_start_seeds_the_demo_cell_and_a_restart_keeps_what_people_d
         audit = await services.audit.for_unit(cell.id)
         assert {"cell.founded", "member.joined", "meeting.created"} <= {e.action for e in audit}
         assert all(SECRETARY_NAME not in str(entry.details) for entry in audit)
+        # One document, sent through the real flow, is in the group with its «Đã đọc» button.
+        [document] = await services.documents.recent(cell.id)
+        assert document.title == vi("playground.demo.document")
+        [posted] = [m for m in first.api.sent_in(first.world.group) if m.document is not None]
+        assert posted.document is not None
+        assert first.api.file(posted.document["file_id"]).content.startswith(b"%PDF-1.4")
+        assert [label for label, _ in posted.buttons] == [vi("document.button.read")]
         # Someone in the playground cancels the seeded meeting.
         await services.meetings.cancel(
             cell_id=cell.id,
@@ -129,6 +136,7 @@ async def test_first_start_seeds_the_demo_cell_and_a_restart_keeps_what_people_d
         assert len(await services.members.roster(cell.id)) == 1 + len(MEMBER_NAMES)
         # Not seeded again: the cancelled meeting stays cancelled and no new one appeared.
         assert await services.meetings.upcoming(cell.id, second.clock.now()) == []
+        assert len(await services.documents.recent(cell.id)) == 1
         # The same people come back with the same accounts: the secretary is recognised.
         async with httpx.AsyncClient(base_url=second.url, timeout=10) as web:
             secretary, group = second.world.secretary.id, second.world.group.id
@@ -385,7 +393,7 @@ async def test_the_secretary_imports_a_roster_file_from_the_page(
     shown = (await web.get("/api/messages", params={"user": secretary, "chat": secretary})).json()[
         "messages"
     ]
-    [sent] = [m for m in shown if m["mine"]]
+    sent = [m for m in shown if m["mine"]][-1]  # the seeded document came before it
     assert sent["document"]["name"] == "danh-sach.csv"  # the folder never leaves the page
 
 

@@ -274,3 +274,41 @@ async def test_the_secretary_sends_a_roster_file_privately(
     await expect(message(page, "Đã nhập 1 đảng viên")).to_contain_text("Nguyễn Văn An")
     await expect(message(page, "danh-sach.csv")).to_be_visible()
     await shot(page, "6-secretary-roster-file")
+
+
+async def test_a_member_reads_the_seeded_document_and_asks_leave(
+    running_playground: RunningPlayground, page: Any
+) -> None:
+    expect = playwright_api.expect
+    await page.goto(running_playground.url)
+    member = MEMBER_NAMES[1]
+    await be(page, member)
+
+    # The document seeded on first start is in the group, downloadable, with «Đã đọc».
+    title = vi("playground.demo.document")
+    document = message(page, title)
+    await expect(
+        document.get_by_role("link", name=re.compile(r"nghi-quyet-chi-bo\.pdf"))
+    ).to_be_visible()
+    await document.get_by_role("button", name=vi("document.button.read")).click()
+    await expect(page.locator("#notice")).to_have_text(vi("document.read_recorded", title=title))
+    await shot(page, "7-member-read-document")
+
+    # Asking leave in the group moves to the private chat, where the reason stays.
+    await say(page, "/xinvang")
+    await message(page, vi("absence.group_hint")).get_by_role("button").click()
+    await expect(page.locator("#tab-private")).to_have_attribute("aria-pressed", "true")
+    await page.get_by_role("button", name=vi("absence.button.sick")).last.click()
+    await page.get_by_role("button", name=vi("absence.button.send")).last.click()
+    await expect(message(page, "✅ Đã gửi đơn xin vắng")).to_be_visible()
+    await shot(page, "8-member-asked-leave")
+
+    # The group saw no reason; the secretary gets the request privately and approves it.
+    await page.locator("#tab-group").click()
+    await expect(page.locator("#messages")).not_to_contain_text(vi("absence.button.sick"))
+    await be(page, SECRETARY_NAME)
+    await page.locator("#tab-private").click()
+    card = message(page, "📝 Đơn xin vắng họp").filter(has_text=member)
+    await card.get_by_role("button", name=vi("absence.button.approve")).click()
+    await expect(message(page, vi("absence.decided.approved"))).to_be_visible()
+    await shot(page, "9-secretary-approved")

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from bot.app import ChiboBot, build_bot, running
 from bot.playground.bot_api import EmbeddedServer, FakeBotApi, running_fake_bot_api
-from bot.playground.seed import DemoWorld, populate, seed
+from bot.playground.seed import DemoWorld, populate, seed, send_demo_document
 from bot.playground.web import Playground
 from bot.settings import SQLITE_PREFIX, Settings
 from scheduler.clock import OffsetClock
@@ -121,6 +121,8 @@ async def playground(
                 if services is None:
                     raise RuntimeError("the bot's runtime did not open")
                 seeded = await seed(services, world, clock.now())
+                if seeded:
+                    await send_demo_document(api, world, services.texts)
                 page = Playground(
                     api, world, clock, services.texts, settings.timezone, _waker(chibo)
                 )

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser
+from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser, StoredMessage
 from handlers.context import Services
 from handlers.core import Platform
+from handlers.i18n import Texts
 from storage.audit import Actor
 from storage.meetings import MeetingDetails
 from storage.models import MeetingKind
@@ -107,3 +108,53 @@ async def seed(services: Services, world: DemoWorld, now: datetime) -> bool:
         now=now,
     )
     return True
+
+
+DEMO_DOCUMENT = "nghi-quyet-chi-bo.pdf"
+FLOW_TIMEOUT = 30.0
+
+
+def demo_pdf(text: str) -> bytes:
+    """A one-page PDF saying ``text`` (ASCII: the standard fonts carry no Vietnamese)."""
+    stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+    ]
+    body = b"%PDF-1.4\n"
+    offsets = []
+    for number, content in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n%s\nendobj\n" % (number, content)
+    table = b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    table += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        len(body),
+    )
+    return body + table + trailer
+
+
+async def send_demo_document(api: FakeBotApi, world: DemoWorld, texts: Texts) -> StoredMessage:
+    """The secretary sends one document the way a person would: a PDF in his private chat,
+    then «Gửi» on the card; the real documents flow stores it and posts it to the group with
+    its «Đã đọc» button."""
+    private = await api.private_chat(world.secretary)
+    mark = api.mark()
+    await api.send_document(
+        private,
+        world.secretary,
+        DEMO_DOCUMENT,
+        demo_pdf("Nghi quyet chi bo - tai lieu dung thu"),
+        "application/pdf",
+        caption=texts("playground.demo.document"),
+    )
+    card = await api.wait_for_message(private, lambda m: bool(m.buttons), FLOW_TIMEOUT, after=mark)
+    await api.tap(world.secretary, card, button_text=texts("document.button.send"))
+    return await api.wait_for_message(
+        world.group, lambda m: m.document is not None, FLOW_TIMEOUT, after=mark
+    )
