@@ -22,7 +22,13 @@ from storage.db import reading
 from storage.errors import StorageConflict
 from storage.linking import one_account_each
 from storage.models import MeetingKind, MeetingStatus, MemberState, SeriesRule
-from storage.outbox import NewOutboxRow, cancel_pending, enqueue
+from storage.outbox import (
+    NewOutboxRow,
+    cancel_pending,
+    cancel_rows,
+    enqueue,
+    open_reminder_keys,
+)
 from storage.schema import (
     chats,
     identities,
@@ -30,7 +36,6 @@ from storage.schema import (
     meetings,
     members,
     org_units,
-    outbox,
 )
 
 # 3 days, 1 day and 2 hours before, unless the cell chose otherwise.
@@ -419,21 +424,8 @@ class MeetingRepository:
             )
             for series_id in series_ids:
                 await self._extend_series(connection, series_id, now, None, now)
-            cells = (
-                (
-                    await connection.execute(
-                        select(meetings.c.org_unit_id)
-                        .where(
-                            meetings.c.status == MeetingStatus.SCHEDULED, meetings.c.starts_at > now
-                        )
-                        .distinct()
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for cell_id in cells:
-                await self._replan_cell(connection, cell_id, now)
+            # Every future meeting of every cell in one pass: a province has thousands.
+            await plan_reminders(connection, await _future_meetings(connection, now), now)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -535,40 +527,10 @@ class MeetingRepository:
         starts_at: datetime,
         now: datetime,
     ) -> None:
-        """Make the meeting's pending reminder rows exactly what the cell's settings ask."""
-        offsets = await self._offsets(connection, cell_id)
-        targets = await self._targets(connection, cell_id)
-        wanted = reminder_rows(meeting_id, cell_id, starts_at, offsets, targets, now)
-        # A reminder that fell due but is not out yet (the bot was down, or the next tick has
-        # not come) is not planned again, yet it must still go out: keep it, unless it was
-        # for another start time.
-        overdue = (
-            await connection.execute(
-                select(outbox.c.dedupe_key).where(
-                    outbox.c.meeting_id == meeting_id,
-                    outbox.c.due_at <= now,
-                    outbox.c.dedupe_key.startswith(
-                        reminder_key_prefix(meeting_id, starts_at), autoescape=True
-                    ),
-                )
-            )
-        ).scalars()
-        keep = [row.dedupe_key for row in wanted] + list(overdue)
-        await self._cancel_reminders(connection, meeting_id, keep=keep, now=now)
-        await enqueue(connection, wanted, now)
+        await plan_reminders(connection, [(meeting_id, cell_id, starts_at)], now)
 
     async def _replan_cell(self, connection: AsyncConnection, cell_id: int, now: datetime) -> None:
-        future = (
-            await connection.execute(
-                select(meetings.c.id, meetings.c.starts_at).where(
-                    meetings.c.org_unit_id == cell_id,
-                    meetings.c.status == MeetingStatus.SCHEDULED,
-                    meetings.c.starts_at > now,
-                )
-            )
-        ).all()
-        for meeting_id, starts_at in future:
-            await self._plan(connection, cell_id, meeting_id, starts_at, now)
+        await plan_reminders(connection, await _future_meetings(connection, now, cell_id), now)
 
     async def _cancel_reminders(
         self, connection: AsyncConnection, meeting_id: int, keep: Sequence[str], now: datetime
@@ -592,32 +554,6 @@ class MeetingRepository:
             ).scalar_one()
         )
 
-    async def _targets(self, connection: AsyncConnection, cell_id: int) -> list[tuple[str, str]]:
-        """The cell's group chats on every platform, then the private chats of members who
-        asked for reminders there (a private chat's id is the user's id), one per member even
-        when they linked accounts on two platforms: the one they linked first."""
-        groups = (
-            await connection.execute(
-                select(chats.c.platform, chats.c.external_id)
-                .where(chats.c.org_unit_id == cell_id)
-                .order_by(chats.c.id)
-            )
-        ).all()
-        private = (
-            await connection.execute(
-                select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
-                .join(members, members.c.id == identities.c.member_id)
-                .where(
-                    members.c.org_unit_id == cell_id,
-                    members.c.state == MemberState.ACTIVE,
-                    members.c.private_reminders.is_(True),
-                )
-                .order_by(identities.c.id)
-            )
-        ).all()
-        people = one_account_each(private, prefer="")
-        return [(str(p), str(c)) for p, c in groups] + people
-
     async def _scheduled(
         self, connection: AsyncConnection, cell_id: int, meeting_id: int
     ) -> Meeting:
@@ -640,3 +576,100 @@ class MeetingRepository:
             .one()
         )
         return _meeting(row)
+
+
+FutureMeeting = tuple[int, int, datetime]  # (meeting id, cell id, start)
+
+
+async def _future_meetings(
+    connection: AsyncConnection, now: datetime, cell_id: int | None = None
+) -> list[FutureMeeting]:
+    query = select(meetings.c.id, meetings.c.org_unit_id, meetings.c.starts_at).where(
+        meetings.c.status == MeetingStatus.SCHEDULED, meetings.c.starts_at > now
+    )
+    if cell_id is not None:
+        query = query.where(meetings.c.org_unit_id == cell_id)
+    return [(int(m), int(c), s) for m, c, s in await connection.execute(query)]
+
+
+async def plan_reminders(
+    connection: AsyncConnection, future: Sequence[FutureMeeting], now: datetime
+) -> None:
+    """Make the meetings' pending reminder rows exactly what their cells' settings ask, in a
+    fixed number of statements however many meetings there are."""
+    if not future:
+        return
+    cell_ids = sorted({cell_id for _, cell_id, _ in future})
+    offsets = await _offsets_by_cell(connection, cell_ids)
+    targets = await _targets_by_cell(connection, cell_ids)
+    wanted = [
+        row
+        for meeting_id, cell_id, starts_at in future
+        for row in reminder_rows(
+            meeting_id, cell_id, starts_at, offsets[cell_id], targets[cell_id], now
+        )
+    ]
+    keep = {row.dedupe_key for row in wanted}
+    current = {meeting_id: reminder_key_prefix(meeting_id, s) for meeting_id, _, s in future}
+    stale = [
+        row_id
+        for row_id, meeting_id, key, due_at in await open_reminder_keys(connection, current, now)
+        # A reminder that fell due but is not out yet (the bot was down, or the next tick
+        # has not come) is not planned again, yet it must still go out: keep it, unless it
+        # was for another start time.
+        if key not in keep and not (due_at <= now and key.startswith(current[meeting_id]))
+    ]
+    await cancel_rows(connection, stale, now)
+    await enqueue(connection, wanted, now)
+
+
+async def _offsets_by_cell(
+    connection: AsyncConnection, cell_ids: Sequence[int]
+) -> dict[int, tuple[int, ...]]:
+    rows = await connection.execute(
+        select(org_units.c.id, org_units.c.reminder_offsets).where(org_units.c.id.in_(cell_ids))
+    )
+    stored = {int(cell_id): value for cell_id, value in rows}
+    return {
+        cell_id: tuple(int(v) for v in stored[cell_id])
+        if stored.get(cell_id)
+        else DEFAULT_OFFSETS_MINUTES
+        for cell_id in cell_ids
+    }
+
+
+async def _targets_by_cell(
+    connection: AsyncConnection, cell_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """Each cell's group chats on every platform, then the private chats of members who asked
+    for reminders there (a private chat's id is the user's id), one per member even when they
+    linked accounts on two platforms: the one they linked first."""
+    targets: dict[int, list[tuple[str, str]]] = {cell_id: [] for cell_id in cell_ids}
+    groups = await connection.execute(
+        select(chats.c.org_unit_id, chats.c.platform, chats.c.external_id)
+        .where(chats.c.org_unit_id.in_(cell_ids))
+        .order_by(chats.c.id)
+    )
+    for cell_id, platform, chat_id in groups:
+        targets[int(cell_id)].append((str(platform), str(chat_id)))
+    private = await connection.execute(
+        select(
+            members.c.org_unit_id,
+            identities.c.member_id,
+            identities.c.platform,
+            identities.c.external_user_id,
+        )
+        .join(members, members.c.id == identities.c.member_id)
+        .where(
+            members.c.org_unit_id.in_(cell_ids),
+            members.c.state == MemberState.ACTIVE,
+            members.c.private_reminders.is_(True),
+        )
+        .order_by(identities.c.id)
+    )
+    accounts: dict[int, list[Any]] = {}
+    for cell_id, *account in private:
+        accounts.setdefault(int(cell_id), []).append(account)
+    for cell_id, rows in accounts.items():
+        targets[cell_id] += one_account_each(rows, prefer="")
+    return targets

@@ -17,10 +17,10 @@ of queueing on them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.db import reading
 from storage.models import OutboxStatus
 from storage.schema import outbox
+
+T = TypeVar("T")
 
 MAX_ERROR_LENGTH = 200  # outbox.last_error
 
@@ -202,6 +204,40 @@ async def cancel_pending(
         .values(status=OutboxStatus.CANCELLED, claimed_by=None, lease_until=None)
     )
     return int(result.rowcount)
+
+
+async def open_reminder_keys(
+    connection: AsyncConnection, meeting_ids: Collection[int], now: datetime
+) -> list[tuple[int, int, str, datetime]]:
+    """(row id, meeting id, dedupe key, due) of the meetings' rows not out yet."""
+    found: list[tuple[int, int, str, datetime]] = []
+    for chunk in _chunks(list(meeting_ids)):
+        rows = await connection.execute(
+            select(outbox.c.id, outbox.c.meeting_id, outbox.c.dedupe_key, outbox.c.due_at).where(
+                outbox.c.meeting_id.in_(chunk), _open(now)
+            )
+        )
+        found += [(int(i), int(m), str(k), d) for i, m, k, d in rows]
+    return found
+
+
+async def cancel_rows(connection: AsyncConnection, row_ids: Collection[int], now: datetime) -> int:
+    """Cancel these rows if they are still not out (a live worker's row is left alone)."""
+    cancelled = 0
+    for chunk in _chunks(list(row_ids)):
+        result = await connection.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(chunk), _open(now))
+            .values(status=OutboxStatus.CANCELLED, claimed_by=None, lease_until=None)
+        )
+        cancelled += int(result.rowcount)
+    return cancelled
+
+
+def _chunks(values: list[T], size: int = 5_000) -> Iterator[list[T]]:
+    """Slices small enough for any driver's limit on bound parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 async def move_pending(
