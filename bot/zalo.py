@@ -189,14 +189,13 @@ class ZaloOutput:
         text = self.render(reply, in_group=in_group)
         if not text.strip():
             return
-        parts = await self._client.send_message(chat_id, text)
-        await self._count(len(parts))
         options = [(choice.label, choice.data) for row in reply.choices for choice in row]
         holders: list[str] = []
         if options and (asker is None or in_group):
             holders.append(ANYONE)  # anyone there may answer; the dispatcher checks who may
         if asker is not None and (options or reply.ask_text):
             holders.append(asker)  # a new question replaces what they could pick before
+        # Offered before the message goes out: a quick answer must find its options.
         for holder in holders:
             await self._choices.offer(
                 platform=Platform.ZALO,
@@ -205,6 +204,8 @@ class ZaloOutput:
                 options=options,
                 expires_at=self._clock.now() + CHOICES_TTL,
             )
+        parts = await self._client.send_message(chat_id, text)
+        await self._count(len(parts))
 
     async def _count(self, messages: int) -> None:
         usage = await self._usage.count(
