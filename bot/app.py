@@ -55,7 +55,9 @@ from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
 from storage.documents import NUDGE_PAYLOAD, DocumentRepository
+from storage.fee_rules import load_fee_config
 from storage.feedback import FeedbackRepository
+from storage.fees import FeeRepository
 from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
 from storage.members import MemberRepository
 from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
@@ -101,6 +103,7 @@ class Runtime:
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
+            fees=FeeRepository(engine, cipher, load_fee_config(self.settings.fee_rates_path)),
             clock=self.clock,
             texts=self.texts,
             default_timezone=self.settings.timezone,

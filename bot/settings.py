@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Updates handled at once (one person's always in order): database and Telegram round
     # trips of different people overlap instead of queueing behind each other.
     concurrent_updates: int = Field(default=16, ge=1, le=256)
+    # Party-fee rates and regional minimum wages with their effective dates; None: the
+    # configuration shipped in storage/fee_rates.toml.
+    fee_rates_path: Path | None = None
 
     @field_validator("timezone")
     @classmethod

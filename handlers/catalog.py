@@ -9,6 +9,7 @@ from handlers import (
     cells,
     documents,
     feedback,
+    fees,
     meetings,
     menu,
     profile,
@@ -227,6 +228,28 @@ def build_registry() -> Registry:
     registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY))
     registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE))
     registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE))
+
+    # Party fees: always private, since amounts follow salaries and pensions. Members see their
+    # own months; leaders keep the month's sheet, bases, reductions and reminders. Every leader
+    # button re-checks the member's cell in storage, so a forged id changes nothing.
+    registry.command(
+        Command("dangphi", "fees", fees.fees_command, Access.MEMBER, Scope.PRIVATE, "fee.cmd")
+    )
+    registry.action(Action(fees.MINE, fees.own_status, Access.MEMBER, Scope.PRIVATE))
+    for prefix, handler in (
+        (fees.SHEET, fees.show_sheet),
+        (fees.TOGGLE, fees.toggle_paid),
+        (fees.ALL_PAID, fees.all_paid),
+        (fees.REMIND, fees.remind),
+        (fees.MEMBERS, fees.pick_member),
+        (fees.BASIS, fees.basis_card),
+        (fees.KIND, fees.pick_kind),
+        (fees.REGION, fees.pick_region),
+        (fees.REDUCE, fees.pick_reduction),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
+    registry.flow(fees.AMOUNT_FLOW, fees.amount_answer)
+    registry.flow(fees.REDUCTION_FLOW, fees.reduction_answer)
 
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)

@@ -16,6 +16,7 @@ from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
 from storage.documents import DocumentRepository
 from storage.feedback import FeedbackRepository
+from storage.fees import FeeRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
@@ -44,6 +45,7 @@ class Services:
     audit: AuditRepository
     pending: PendingInputRepository
     feedback: FeedbackRepository
+    fees: FeeRepository
     clock: Clock
     texts: Texts
     default_timezone: str

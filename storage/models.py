@@ -191,3 +191,11 @@ class FeedbackStatus(StrEnum):
     ANSWERED = "answered"
     FORWARDED = "forwarded"
     CLOSED = "closed"
+
+
+class FeeBasisKind(StrEnum):
+    """What a member's party fee is a share of."""
+
+    SALARY = "salary"
+    PENSION = "pension"
+    MIN_WAGE = "min_wage"  # the regional minimum wage

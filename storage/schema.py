@@ -36,6 +36,7 @@ from storage.models import (
     AttendanceMode,
     AttendanceState,
     DocumentKind,
+    FeeBasisKind,
     FeedbackKind,
     FeedbackStatus,
     Gender,
@@ -380,4 +381,57 @@ feedback_events = Table(
     Column("at", UTCDateTime(), nullable=False),
     Index("ix_feedback_events_feedback", "feedback_id"),
     CheckConstraint(_one_of("status", FeedbackStatus), name="status"),
+)
+
+# What a member's party fee is worked out from, from a month on; the newest row on or before a
+# month applies. The salary or pension is personal: only a Fernet token is kept.
+fee_bases = Table(
+    "fee_bases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_enc", Text, nullable=True),
+    Column("region", Integer, nullable=True),
+    Column("retirement_age", Boolean, nullable=False, server_default=false()),
+    Column("valid_from", Date, nullable=False),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("member_id", "valid_from", name="uq_fee_bases_member_from"),
+    Index("ix_fee_bases_org_unit", "org_unit_id"),
+    CheckConstraint(_one_of("kind", FeeBasisKind), name="kind"),
+    CheckConstraint("region IS NULL OR region BETWEEN 1 AND 4", name="region"),
+)
+
+# A reduction (30/50/70%) or exemption (100%) decided for some months.
+fee_reductions = Table(
+    "fee_reductions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("percent", Integer, nullable=False),
+    Column("from_month", Date, nullable=False),
+    Column("to_month", Date, nullable=True),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_fee_reductions_org_unit", "org_unit_id"),
+    CheckConstraint("percent IN (30, 50, 70, 100)", name="percent"),
+)
+
+# The ledger: one row per member and month paid (``month`` is the month's first day). The
+# amount due is kept as worked out when the payment was recorded.
+fee_payments = Table(
+    "fee_payments",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("amount_due", Integer, nullable=False),
+    Column("amount_paid", Integer, nullable=False),
+    Column("recorded_by", Integer, nullable=True),
+    Column("paid_at", UTCDateTime(), nullable=False),
+    Index("ix_fee_payments_org_unit_month", "org_unit_id", "month"),
+    CheckConstraint("amount_due >= 0 AND amount_paid >= 0", name="amounts"),
 )

@@ -39,6 +39,9 @@ KEY_PREFIXES = (
     "calendar.",
     "when.",
     "meeting.",
+    "fee.",
+    "report.",
+    "study.",
 )
 
 

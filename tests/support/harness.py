@@ -20,7 +20,9 @@ from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.documents import DocumentRepository
+from storage.fee_rules import load_fee_config
 from storage.feedback import FeedbackRepository
+from storage.fees import FeeRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
@@ -59,6 +61,7 @@ class Harness:
             audit=AuditRepository(engine),
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
+            fees=FeeRepository(engine, cipher, load_fee_config()),
             clock=clock,
             texts=Texts("vi"),
             default_timezone="Asia/Ho_Chi_Minh",
