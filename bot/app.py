@@ -62,6 +62,7 @@ from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
 from storage.members import MemberRepository
 from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
 from storage.pending import PendingInputRepository
+from storage.reports import ReportRepository
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Runtime:
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
             fees=FeeRepository(engine, cipher, load_fee_config(self.settings.fee_rates_path)),
+            reports=ReportRepository(engine),
             clock=self.clock,
             texts=self.texts,
             default_timezone=self.settings.timezone,

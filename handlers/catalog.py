@@ -13,6 +13,7 @@ from handlers import (
     meetings,
     menu,
     profile,
+    reports,
     roster,
 )
 from handlers.registry import Access, Action, Command, Registry, Scope
@@ -250,6 +251,19 @@ def build_registry() -> Registry:
         registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
     registry.flow(fees.AMOUNT_FLOW, fees.amount_answer)
     registry.flow(fees.REDUCTION_FLOW, fees.reduction_answer)
+
+    # The monthly report goes only to a secretary (or a committee office, for all its cells),
+    # and only privately: it names members, their attendance and fees.
+    registry.command(
+        Command(
+            "baocao",
+            "report",
+            reports.report_command,
+            Access.SECRETARY,
+            Scope.PRIVATE,
+            "report.cmd",
+        )
+    )
 
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)

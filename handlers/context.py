@@ -21,6 +21,7 @@ from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
 from storage.pending import PendingInputRepository
+from storage.reports import ReportRepository
 
 
 class PlatformGateway(Protocol):
@@ -46,6 +47,7 @@ class Services:
     pending: PendingInputRepository
     feedback: FeedbackRepository
     fees: FeeRepository
+    reports: ReportRepository
     clock: Clock
     texts: Texts
     default_timezone: str

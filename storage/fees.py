@@ -77,6 +77,9 @@ class FeeLedger:
         due = self.due(member.id, month)
         return due is not None and due > 0
 
+    def outstanding(self, member: FeeMember, month: date) -> int:
+        return (self.due(member.id, month) or 0) if self.owes(member, month) else 0
+
     def basis(self, member_id: int, month: date) -> FeeBasis | None:
         fitting = [b for b in self.bases.get(member_id, []) if b.valid_from <= month_start(month)]
         return max(fitting, key=lambda b: b.valid_from) if fitting else None

@@ -26,6 +26,7 @@ from storage.fees import FeeRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
+from storage.reports import ReportRepository
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Harness:
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
             fees=FeeRepository(engine, cipher, load_fee_config()),
+            reports=ReportRepository(engine),
             clock=clock,
             texts=Texts("vi"),
             default_timezone="Asia/Ho_Chi_Minh",
