@@ -63,6 +63,7 @@ from storage.members import MemberRepository
 from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
 from storage.pending import PendingInputRepository
 from storage.reports import ReportRepository
+from storage.study import StudyRepository
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class Runtime:
             feedback=FeedbackRepository(engine),
             fees=FeeRepository(engine, cipher, load_fee_config(self.settings.fee_rates_path)),
             reports=ReportRepository(engine),
+            study=StudyRepository(engine),
             clock=self.clock,
             texts=self.texts,
             default_timezone=self.settings.timezone,

@@ -15,6 +15,7 @@ from handlers import (
     profile,
     reports,
     roster,
+    study,
 )
 from handlers.registry import Access, Action, Command, Registry, Scope
 
@@ -251,6 +252,24 @@ def build_registry() -> Registry:
         registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
     registry.flow(fees.AMOUNT_FLOW, fees.amount_answer)
     registry.flow(fees.REDUCTION_FLOW, fees.reduction_answer)
+
+    # Resolution study: leaders (or a committee office) make a campaign privately and open it;
+    # members take it privately, one question at a time. Storage re-checks that a campaign is
+    # the leader's own or open to the member's cell, so a forged id shows nothing.
+    registry.command(
+        Command("hoctap", "study", study.study_command, Access.MEMBER, Scope.PRIVATE, "study.cmd")
+    )
+    registry.action(Action(study.TAKE, study.take, Access.MEMBER, Scope.PRIVATE))
+    registry.action(Action(study.ANSWER, study.answer, Access.MEMBER, Scope.PRIVATE))
+    for prefix, handler in (
+        (study.NEW, study.new_campaign),
+        (study.OPEN, study.open_campaign),
+        (study.SUMMARY, study.summary),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
+    registry.flow(study.TITLE_FLOW, study.title_answer)
+    registry.flow(study.DEADLINE_FLOW, study.deadline_answer)
+    registry.flow(study.QUESTIONS_FLOW, study.questions_answer)
 
     # The monthly report goes only to a secretary (or a committee office, for all its cells),
     # and only privately: it names members, their attendance and fees.

@@ -22,6 +22,7 @@ from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
 from storage.pending import PendingInputRepository
 from storage.reports import ReportRepository
+from storage.study import StudyRepository
 
 
 class PlatformGateway(Protocol):
@@ -48,6 +49,7 @@ class Services:
     feedback: FeedbackRepository
     fees: FeeRepository
     reports: ReportRepository
+    study: StudyRepository
     clock: Clock
     texts: Texts
     default_timezone: str

@@ -199,3 +199,8 @@ class FeeBasisKind(StrEnum):
     SALARY = "salary"
     PENSION = "pension"
     MIN_WAGE = "min_wage"  # the regional minimum wage
+
+
+class StudyStatus(StrEnum):
+    DRAFT = "draft"  # questions are being added; members do not see it yet
+    OPEN = "open"

@@ -27,6 +27,7 @@ from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
 from storage.reports import ReportRepository
+from storage.study import StudyRepository
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Harness:
             feedback=FeedbackRepository(engine),
             fees=FeeRepository(engine, cipher, load_fee_config()),
             reports=ReportRepository(engine),
+            study=StudyRepository(engine),
             clock=clock,
             texts=Texts("vi"),
             default_timezone="Asia/Ho_Chi_Minh",

@@ -1,4 +1,4 @@
-"""party fees (bases, reductions, payments)
+"""party fees (bases, reductions, payments) and resolution study
 
 Revision ID: 0004s
 Revises: 0003
@@ -109,8 +109,139 @@ def upgrade() -> None:
         "ix_fee_payments_org_unit_month", "fee_payments", ["org_unit_id", "month"], unique=False
     )
 
+    op.create_table(
+        "study_campaigns",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("org_unit_id", sa.Integer(), nullable=False),
+        sa.Column("document_id", sa.Integer(), nullable=True),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("status IN ('draft', 'open')", name=op.f("ck_study_campaigns_status")),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["documents.id"],
+            name=op.f("fk_study_campaigns_document_id_documents"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_unit_id"],
+            ["org_units.id"],
+            name=op.f("fk_study_campaigns_org_unit_id_org_units"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_study_campaigns")),
+    )
+    op.create_index("ix_study_campaigns_org_unit", "study_campaigns", ["org_unit_id"], unique=False)
+    op.create_table(
+        "study_targets",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("cell_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["study_campaigns.id"],
+            name=op.f("fk_study_targets_campaign_id_study_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["cell_id"],
+            ["org_units.id"],
+            name=op.f("fk_study_targets_cell_id_org_units"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("campaign_id", "cell_id", name=op.f("pk_study_targets")),
+    )
+    op.create_index("ix_study_targets_cell", "study_targets", ["cell_id"], unique=False)
+    op.create_table(
+        "study_questions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("text", sa.String(length=300), nullable=False),
+        sa.Column("options", sa.JSON(), nullable=False),
+        sa.Column("correct", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["study_campaigns.id"],
+            name=op.f("fk_study_questions_campaign_id_study_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_study_questions")),
+        sa.UniqueConstraint("campaign_id", "position", name="uq_study_questions_campaign_position"),
+    )
+    op.create_table(
+        "study_answers",
+        sa.Column("question_id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("chosen", sa.Integer(), nullable=False),
+        sa.Column("correct", sa.Boolean(), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["study_campaigns.id"],
+            name=op.f("fk_study_answers_campaign_id_study_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_study_answers_member_id_members"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["question_id"],
+            ["study_questions.id"],
+            name=op.f("fk_study_answers_question_id_study_questions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("question_id", "member_id", name=op.f("pk_study_answers")),
+    )
+    op.create_index("ix_study_answers_campaign", "study_answers", ["campaign_id"], unique=False)
+    op.create_table(
+        "study_results",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("cell_id", sa.Integer(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["study_campaigns.id"],
+            name=op.f("fk_study_results_campaign_id_study_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["cell_id"],
+            ["org_units.id"],
+            name=op.f("fk_study_results_cell_id_org_units"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_study_results_member_id_members"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("campaign_id", "member_id", name=op.f("pk_study_results")),
+    )
+    op.create_index("ix_study_results_cell", "study_results", ["cell_id"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index("ix_study_results_cell", table_name="study_results")
+    op.drop_table("study_results")
+    op.drop_index("ix_study_answers_campaign", table_name="study_answers")
+    op.drop_table("study_answers")
+    op.drop_table("study_questions")
+    op.drop_index("ix_study_targets_cell", table_name="study_targets")
+    op.drop_table("study_targets")
+    op.drop_index("ix_study_campaigns_org_unit", table_name="study_campaigns")
+    op.drop_table("study_campaigns")
     op.drop_index("ix_fee_payments_org_unit_month", table_name="fee_payments")
     op.drop_table("fee_payments")
     op.drop_index("ix_fee_reductions_org_unit", table_name="fee_reductions")
