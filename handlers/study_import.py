@@ -28,6 +28,7 @@ MIN_OPTIONS = 2
 MAX_OPTIONS = 10
 LETTERS = "ABCDEFGHIJ"
 OPTION_LINE = re.compile(r"^\s*(\*?)\s*([A-Ja-j]|10|[1-9])\s*[.)]\s*(.+?)\s*(\*?)\s*$")
+ANSWER_MARK = re.compile(r"[A-Ja-j]|10|[1-9]")
 ANSWER_LINE = re.compile(r"^\s*(?:đáp án|dap an|answer)\s*[:：]\s*([A-Ja-j]|10|[1-9])\s*$", re.I)
 
 
@@ -105,8 +106,8 @@ def parse_csv(content: bytes) -> list[Question]:
         for row in csv.reader(io.StringIO(text), delimiter=delimiter)
         if any(cell.strip() for cell in row)
     ]
-    if rows and not re.fullmatch(r"[A-Ja-j]|10|[1-9]", rows[0][-1] if rows[0] else ""):
-        rows = rows[1:]  # a header row: its last cell is not an answer
+    if rows and rows[0][-1] and not ANSWER_MARK.fullmatch(rows[0][-1]):
+        rows = rows[1:]  # a header row: its last cell holds a word, not an answer
     found = []
     for number, row in enumerate(rows, start=1):
         cells = [cell for cell in row if cell] if row[-1] else row
@@ -114,7 +115,7 @@ def parse_csv(content: bytes) -> list[Question]:
             raise UserError("study.error.options", number=number, low=MIN_OPTIONS, high=MAX_OPTIONS)
         *body, answer = cells
         mark = answer.strip()
-        if not re.fullmatch(r"[A-Ja-j]|10|[1-9]", mark):
+        if not ANSWER_MARK.fullmatch(mark):
             raise UserError("study.error.no_correct", number=number)
         question, *options = body
         found.append(_check(number, question, [o for o in options if o], [_index(mark)]))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
@@ -115,9 +115,8 @@ class StudySummary:
 
 def _campaign_query() -> Any:
     count = (
-        select(study_questions.c.id)
+        select(func.count(study_questions.c.id))
         .where(study_questions.c.campaign_id == study_campaigns.c.id)
-        .with_only_columns(study_questions.c.id.count())
         .scalar_subquery()
     )
     return select(
@@ -359,7 +358,7 @@ class StudyRepository:
                 return found
             cell_ids = list(by_cell)
             for cell_id, count in await connection.execute(
-                select(members.c.org_unit_id, members.c.id.count())
+                select(members.c.org_unit_id, func.count(members.c.id))
                 .where(members.c.org_unit_id.in_(cell_ids), members.c.state == MemberState.ACTIVE)
                 .group_by(members.c.org_unit_id)
             ):
@@ -375,7 +374,7 @@ class StudyRepository:
                 item.score_sum += row.score
                 item.total_sum += row.total
             for question_id, count in await connection.execute(
-                select(study_answers.c.question_id, study_answers.c.member_id.count())
+                select(study_answers.c.question_id, func.count(study_answers.c.member_id))
                 .join(members, members.c.id == study_answers.c.member_id)
                 .where(
                     study_answers.c.campaign_id == campaign_id,
