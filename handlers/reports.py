@@ -76,6 +76,7 @@ class CellRow:
     fees_collected: int
     fees_owed: int
     fees_outstanding: int
+    study_completion: float | None
 
 
 def _expected(data: ReportData, meeting: ReportMeeting) -> list[ReportMember]:
@@ -130,6 +131,7 @@ def cell_row(data: ReportData, ledger: FeeLedger, cell: OrgUnit, month: date) ->
     items = [f for f in data.feedback if f.cell_id == cell.id]
     paid = [ledger.payment(m.id, month) for m in cell_members]
     fee_members = [m for m in ledger.members if m.cell_id == cell.id]
+    campaigns = [pair for pair in data.study_targets if pair[1] == cell.id]
     owed = [ledger.outstanding(m, month) for m in fee_members if ledger.owes(m, month)]
     return CellRow(
         name=cell.name,
@@ -144,6 +146,10 @@ def cell_row(data: ReportData, ledger: FeeLedger, cell: OrgUnit, month: date) ->
         fees_collected=sum(p.amount_paid for p in paid if p is not None),
         fees_owed=len(owed),
         fees_outstanding=sum(owed),
+        study_completion=_percent(
+            sum(data.study_done[pair] for pair in campaigns),
+            len(campaigns) * len(cell_members),
+        ),
     )
 
 
@@ -284,6 +290,7 @@ def _cells_sheet(context: Context, rows: Sequence[CellRow]) -> Sheet:
                 r.fees_collected,
                 r.fees_owed,
                 r.fees_outstanding,
+                r.study_completion,
             ]
             for r in rows
         ],
@@ -303,6 +310,7 @@ CELL_COLUMNS = (
     "fees_collected",
     "fees_owed",
     "fees_outstanding",
+    "study_completion",
 )
 
 
@@ -334,6 +342,7 @@ def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: d
     absences = Counter(a.member_id for a in data.absences if a.status is AbsenceStatus.APPROVED)
     member_rows = []
     fee_members = {m.id: m for m in ledger.members}
+    due_studies = [campaign for campaign, _ in data.study_targets]
     for member in data.members:
         attended = [m for m in closed if member in _expected(data, m)]
         present = sum(
@@ -353,6 +362,8 @@ def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: d
                 len(data.documents),
                 payment.amount_paid if payment else 0,
                 owed,
+                sum((c, member.id) in data.study_finished for c in due_studies),
+                len(due_studies),
             ]
         )
     member_sheet = Sheet(
@@ -369,6 +380,8 @@ def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: d
                 "documents",
                 "fees_collected",
                 "fees_outstanding",
+                "study_done",
+                "study_due",
             )
         ],
         member_rows,

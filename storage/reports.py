@@ -7,6 +7,7 @@ same handful of round trips as one cell. The handler does the counting.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from storage.models import (
     MemberStatus,
     OrgKind,
     OrgUnit,
+    StudyStatus,
 )
 from storage.schema import (
     absences,
@@ -38,6 +40,9 @@ from storage.schema import (
     meetings,
     members,
     org_units,
+    study_campaigns,
+    study_results,
+    study_targets,
 )
 
 OPEN_FEEDBACK = (FeedbackStatus.NEW, FeedbackStatus.IN_PROGRESS)
@@ -105,6 +110,10 @@ class ReportData:
     documents: list[ReportDocument] = field(default_factory=list)
     reads: set[tuple[int, int]] = field(default_factory=set)
     feedback: list[ReportFeedback] = field(default_factory=list)
+    # Study campaigns due this month: (campaign, cell) pairs, and who finished each.
+    study_targets: list[tuple[int, int]] = field(default_factory=list)
+    study_finished: set[tuple[int, int]] = field(default_factory=set)  # (campaign, member)
+    study_done: Counter[tuple[int, int]] = field(default_factory=Counter)  # (campaign, cell)
 
     def month_meetings(self) -> list[ReportMeeting]:
         return [m for m in self.meetings if self.start <= m.starts_at < self.end]
@@ -263,4 +272,34 @@ class ReportRepository:
                 data.feedback.append(
                     ReportFeedback(row[0], FeedbackKind(row[1]), FeedbackStatus(row[2]), row[3])
                 )
+            due = and_(
+                within(study_targets.c.cell_id),
+                study_campaigns.c.status == StudyStatus.OPEN,
+                study_campaigns.c.deadline >= start,
+                study_campaigns.c.deadline < end,
+            )
+            for row in await connection.execute(
+                select(study_targets.c.campaign_id, study_targets.c.cell_id)
+                .join(study_campaigns, study_campaigns.c.id == study_targets.c.campaign_id)
+                .where(due)
+            ):
+                data.study_targets.append((row[0], row[1]))
+            for row in await connection.execute(
+                select(
+                    study_results.c.campaign_id,
+                    study_results.c.cell_id,
+                    study_results.c.member_id,
+                )
+                .join(
+                    study_targets,
+                    and_(
+                        study_targets.c.campaign_id == study_results.c.campaign_id,
+                        study_targets.c.cell_id == study_results.c.cell_id,
+                    ),
+                )
+                .join(study_campaigns, study_campaigns.c.id == study_results.c.campaign_id)
+                .where(due)
+            ):
+                data.study_done[(row[0], row[1])] += 1
+                data.study_finished.add((row[0], row[2]))
         return data

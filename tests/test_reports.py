@@ -29,6 +29,7 @@ from storage.schema import (
     feedback,
     meetings,
 )
+from storage.study import NewQuestion
 from tests.conftest import START
 from tests.support.harness import Harness, Person, texts_of
 from tests.test_attendance import GROUP, OTHER_GROUP, found_cell, insert_meeting, join, member_id
@@ -38,6 +39,9 @@ pytest.importorskip("matplotlib")
 vi = Texts("vi")
 NOV_MEETING = START - timedelta(days=10)  # 12/11/2026
 OCT_MEETING = START - timedelta(days=40)  # 13/10/2026
+# members, meetings, attendance %, documents, read %, new and open feedback, fees paid,
+# collected, unpaid, outstanding, study completion %.
+CELL_A_ROW = ("Chi bộ Khu phố 5", 3, 1, 66.7, 1, 33.3, 1, 1, 1, 100_000, 1, 60_000, 33.3)
 
 
 @pytest.fixture
@@ -150,6 +154,39 @@ async def populated_cell(harness: Harness, engine: AsyncEngine) -> tuple[Person,
         actor=Actor("test"),
         now=START,
     )
+    study = harness.services.study
+    campaign = await study.create(
+        unit_id=cell.id,
+        title="Học tập Nghị quyết 57",
+        deadline=START + timedelta(days=6),
+        document_id=None,
+        actor=Actor("test"),
+        now=START,
+    )
+    question = NewQuestion("Nghị quyết 57 bàn về gì?", ("Nông nghiệp", "Khoa học"), 1)
+    await study.add_questions(
+        unit_id=cell.id, campaign_id=campaign, questions=[question], actor=Actor("test"), now=START
+    )
+    await study.open(
+        unit=cell,
+        campaign_id=campaign,
+        platform="telegram",
+        notice="n",
+        reminder="r",
+        actor=Actor("test"),
+        now=START,
+    )
+    _, first, _ = await study.next_question(cell.id, campaign, nam_id, START)
+    assert first is not None
+    await study.answer(
+        cell_id=cell.id,
+        campaign_id=campaign,
+        question_id=first.id,
+        member_id=nam_id,
+        chosen=0,
+        actor=Actor("test"),
+        now=START,
+    )
     return secretary, nam, cell.id
 
 
@@ -191,11 +228,23 @@ async def test_the_cell_report_reads_back_cell_by_cell(
     summary = sheet_rows(workbook, vi("report.sheet.cells"))
     assert summary[0][0] == vi("report.col.cell")
     # members, meetings, attendance %, documents, read %, new and open feedback, fees.
-    assert summary[1] == ("Chi bộ Khu phố 5", 3, 1, 66.7, 1, 33.3, 1, 1, 1, 100_000, 1, 60_000)
+    assert summary[1] == CELL_A_ROW
 
     members = sheet_rows(workbook, vi("report.sheet.members"))
     by_name = {row[0]: row for row in members[1:]}
-    assert by_name["Lê Văn Nam"] == ("Lê Văn Nam", vi("status.official"), 1, 1, 0, 1, 1, 100_000, 0)
+    assert by_name["Lê Văn Nam"] == (
+        "Lê Văn Nam",
+        vi("status.official"),
+        1,
+        1,
+        0,
+        1,
+        1,
+        100_000,
+        0,
+        1,
+        1,
+    )
     assert by_name["Ngô Thị Lan"] == (
         "Ngô Thị Lan",
         vi("status.official"),
@@ -206,6 +255,8 @@ async def test_the_cell_report_reads_back_cell_by_cell(
         1,
         0,
         60_000,
+        0,
+        1,
     )
 
     meeting_rows = sheet_rows(workbook, vi("report.sheet.meetings"))
@@ -302,6 +353,6 @@ async def test_the_committee_office_gets_one_row_per_cell(
     book = load_workbook(io.BytesIO(workbook.file.content))
     assert book.sheetnames == [vi("report.sheet.cells")]  # no member names across cells
     rows = sheet_rows(workbook, vi("report.sheet.cells"))
-    assert rows[1] == ("Chi bộ Khu phố 5", 3, 1, 66.7, 1, 33.3, 1, 1, 1, 100_000, 1, 60_000)
-    assert rows[2] == ("Chi bộ Khu phố 6", 1, 0, None, 0, None, 0, 0, 0, 0, 0, 0)
+    assert rows[1] == CELL_A_ROW
+    assert rows[2] == ("Chi bộ Khu phố 6", 1, 0, None, 0, None, 0, 0, 0, 0, 0, 0, None)
     assert png_size(replies[1].file.content) == CHART_SIZE  # type: ignore[union-attr]
