@@ -84,6 +84,18 @@ class SharedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Poll:
+    """A quiz question for platforms with native quiz polls (Telegram). The chosen option's
+    index is appended to ``data`` ("qa:3:7" → "qa:3:7:2") and reaches the dispatcher as an
+    ordinary choice. Platforms without polls show the Reply's text and choices instead."""
+
+    question: str
+    options: tuple[str, ...]
+    correct_option: int
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Something to say. ``chat_id`` None means the chat the inbound came from.
 
@@ -95,6 +107,7 @@ class Reply:
     platforms without that send it as an ordinary message.
     ``shared_file`` re-sends a file the platform holds, with ``text`` as its caption and the
     choices under it; ``protect_content`` asks the platform to forbid forwarding and saving.
+    ``poll`` is sent instead of the text and choices where the platform has quiz polls.
     """
 
     text: str
@@ -107,6 +120,7 @@ class Reply:
     file: OutboundFile | None = None
     shared_file: SharedFile | None = None
     protect_content: bool = False
+    poll: Poll | None = None
 
 
 def split_text(text: str, limit: int) -> list[str]:

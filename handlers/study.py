@@ -12,8 +12,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError
-from handlers.core import Choice, Reply
-from handlers.study_import import Question, parse_csv, parse_text
+from handlers.core import Choice, Poll, Reply
+from handlers.study_import import MAX_QUESTION_CHARS, Question, parse_csv, parse_text
 from storage.documents import DocumentNotFound
 from storage.models import OrgUnit, StudyStatus
 from storage.study import (
@@ -43,6 +43,7 @@ MAX_TITLE = 200
 MAX_ID_DIGITS = 18
 MAX_FILE_BYTES = 512 * 1024
 LABEL_CHARS = 60
+MAX_POLL_QUESTION = MAX_QUESTION_CHARS
 MISSED_SHOWN = 3
 DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
 
@@ -323,7 +324,15 @@ def _question_reply(
         )
         for index, option in enumerate(question.options)
     )
-    return Reply("\n".join(lines), choices=choices)
+    poll = Poll(
+        question=context.t(
+            "study.poll.question", number=number, total=campaign.questions, text=question.text
+        )[:MAX_POLL_QUESTION],
+        options=question.options,
+        correct_option=question.correct,
+        data=f"{ANSWER}:{campaign.id}:{question.id}",
+    )
+    return Reply("\n".join(lines), choices=choices, poll=poll)
 
 
 async def take(context: Context, args: list[str]) -> list[Reply]:
