@@ -495,6 +495,15 @@ class StudyRepository:
                         answered_at=now,
                     )
                 )
+                await record(
+                    connection,
+                    at=now,
+                    actor=actor,
+                    action="study.answered",
+                    org_unit_id=cell_id,
+                    target=f"study:{campaign_id}",
+                    details={"question": question_id},
+                )
             marks = [
                 bool(value)
                 for (value,) in await connection.execute(

@@ -356,3 +356,13 @@ async def test_the_committee_office_gets_one_row_per_cell(
     assert rows[1] == CELL_A_ROW
     assert rows[2] == ("Chi bộ Khu phố 6", 1, 0, None, 0, None, 0, 0, 0, 0, 0, 0, None)
     assert png_size(replies[1].file.content) == CHART_SIZE  # type: ignore[union-attr]
+
+
+async def test_the_report_reads_the_same_on_every_backend(
+    engine: AsyncEngine, cipher: FieldCipher, clock: ManualClock
+) -> None:
+    harness = Harness(engine, cipher, clock)
+    secretary, _, _ = await populated_cell(harness, engine)
+    workbook, chart = await harness.say(secretary, "/baocao 11/2026")
+    assert sheet_rows(workbook, vi("report.sheet.cells"))[1] == CELL_A_ROW
+    assert chart.file is not None and png_size(chart.file.content) == CHART_SIZE

@@ -15,8 +15,10 @@ from handlers.i18n import Texts
 from handlers.study_import import parse_csv, parse_text
 from scheduler.clock import ManualClock
 from storage.audit import Actor
+from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.schema import outbox, study_answers, study_questions, study_results
+from storage.study import CampaignClosed, CampaignNotDraft, NewQuestion, StudyRepository
 from tests.conftest import START
 from tests.support.harness import Harness, Person, buttons_of, texts_of
 from tests.test_attendance import OTHER_GROUP, found_cell, join, member_id
@@ -277,3 +279,81 @@ async def test_a_committee_campaign_reaches_every_cell_and_sums_up_per_cell(
     # A cell's secretary sees only their own cell of the committee's campaign.
     own = texts_of(await harness.tap(secretary_a, f"qv:{campaign}"))
     assert "Khu phố 6" not in own
+
+
+async def test_each_question_also_travels_as_a_quiz_poll(harness: Harness) -> None:
+    secretary, _ = await found_cell(harness)
+    nam = await join(harness, secretary, "Lê Văn Nam")
+    campaign = await make_campaign(harness, secretary)
+    [question] = await harness.tap(nam, f"qs:{campaign}")
+    poll = question.poll
+    assert poll is not None
+    assert poll.question == "Câu 1/2: Nghị quyết 57 bàn về lĩnh vực nào?"
+    assert poll.correct_option == 1 and len(poll.options) == 3
+    # A vote is the same choice as the button for that option.
+    assert poll.data + ":2" == list(buttons_of([question]).values())[2]
+
+
+async def test_study_storage_on_every_backend(engine: AsyncEngine) -> None:
+    cells = CellRepository(engine)
+    cell, secretary = await cells.found_cell(
+        platform="telegram",
+        chat_id="-1",
+        chat_title=None,
+        cell_name="Chi bộ A",
+        timezone="Asia/Ho_Chi_Minh",
+        secretary_name="Trần Thị Hoa",
+        secretary_user_id="1",
+        now=START,
+    )
+    repo = StudyRepository(engine)
+    actor = Actor("test", secretary.id)
+    campaign = await repo.create(
+        unit_id=cell.id,
+        title="Học tập",
+        deadline=START + timedelta(days=7),
+        document_id=None,
+        actor=actor,
+        now=START,
+    )
+    questions = [NewQuestion(q.text, q.options, q.correct) for q in parse_text(QUIZ)]
+    assert (
+        await repo.add_questions(
+            unit_id=cell.id, campaign_id=campaign, questions=questions, actor=actor, now=START
+        )
+        == 2
+    )
+    reached = await repo.open(
+        unit=cell,
+        campaign_id=campaign,
+        platform="telegram",
+        notice="n",
+        reminder="r",
+        actor=actor,
+        now=START,
+    )
+    assert reached == 1
+    with pytest.raises(CampaignNotDraft):
+        await repo.add_questions(
+            unit_id=cell.id, campaign_id=campaign, questions=questions, actor=actor, now=START
+        )
+    for chosen in (1, 0):
+        _, question, _ = await repo.next_question(cell.id, campaign, secretary.id, START)
+        assert question is not None
+        result = await repo.answer(
+            cell_id=cell.id,
+            campaign_id=campaign,
+            question_id=question.id,
+            member_id=secretary.id,
+            chosen=chosen,
+            actor=actor,
+            now=START,
+        )
+    assert result.finished and (result.score, result.total) == (1, 2)
+    [progress] = await repo.for_member(cell.id, secretary.id, START)
+    assert progress.score == 1 and progress.answered == 2
+    summary = await repo.summary(cell, campaign)
+    assert [(c.members, c.completed, c.score_sum) for c in summary.cells] == [(1, 1, 1)]
+    assert sum(summary.missed.values()) == 1
+    with pytest.raises(CampaignClosed):
+        await repo.next_question(cell.id, campaign, secretary.id, START + timedelta(days=8))
