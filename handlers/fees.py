@@ -137,6 +137,7 @@ async def _own_status(context: Context, cell: OrgUnit) -> list[Reply]:
     while month <= now_month:
         lines.append(_own_line(context, ledger, member, month))
         month = _shift(month, 1)
+    lines.append(context.t("fee.mine.hint"))
     return [Reply("\n".join(lines))]
 
 
@@ -383,6 +384,7 @@ async def basis_card(context: Context, args: list[str]) -> list[Reply]:
             Choice(context.t(f"fee.button.reduce_{percent}"), f"{REDUCE}:{base}:{percent}")
             for percent in REDUCTIONS
         ),
+        (Choice(context.t("fee.button.back"), f"{SHEET}:{_code(month)}"),),
     )
     return [Reply("\n".join(lines), choices=choices)]
 
