@@ -313,15 +313,11 @@ def _question_reply(
             text=question.text,
         )
     ]
-    lines += [f"{index}. {option}" for index, option in enumerate(question.options, start=1)]
     lines.append(context.t("study.question.hint"))
+    # The options travel whole as choices: buttons, or numbered lines where there are none
+    # (so the label carries no number of its own).
     choices = tuple(
-        (
-            Choice(
-                f"{index + 1}. {option}"[:LABEL_CHARS],
-                f"{ANSWER}:{campaign.id}:{question.id}:{index}",
-            ),
-        )
+        (Choice(option, f"{ANSWER}:{campaign.id}:{question.id}:{index}"),)
         for index, option in enumerate(question.options)
     )
     poll = Poll(
