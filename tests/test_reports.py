@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import struct
-from datetime import timedelta
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -14,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.core import Reply
 from handlers.i18n import Texts
-from handlers.reports import CHART_SIZE
+from handlers.reports import CHART_SIZE, attendance_history
 from scheduler.clock import ManualClock
 from storage.audit import Actor
 from storage.crypto import FieldCipher
 from storage.fee_rules import FeeBasis
-from storage.models import FeeBasisKind
+from storage.models import FeeBasisKind, OrgKind, OrgUnit
 from storage.schema import (
     absences,
     attendance,
@@ -28,13 +29,12 @@ from storage.schema import (
     documents,
     feedback,
     meetings,
+    members,
 )
 from storage.study import NewQuestion
 from tests.conftest import START
 from tests.support.harness import Harness, Person, texts_of
 from tests.test_attendance import GROUP, OTHER_GROUP, found_cell, insert_meeting, join, member_id
-
-pytest.importorskip("matplotlib")
 
 vi = Texts("vi")
 NOV_MEETING = START - timedelta(days=10)  # 12/11/2026
@@ -78,8 +78,6 @@ async def populated_cell(harness: Harness, engine: AsyncEngine) -> tuple[Person,
     hoa_id, nam_id, lan_id = ids
     async with engine.begin() as connection:
         # Everyone joined before October, so both months count them.
-        from storage.schema import members
-
         await connection.execute(
             update(members).values(created_at=OCT_MEETING - timedelta(days=30))
         )
@@ -283,12 +281,6 @@ async def test_the_cell_report_reads_back_cell_by_cell(
 
 
 async def test_the_chart_covers_twelve_months(harness: Harness, sqlite_engine: AsyncEngine) -> None:
-    from datetime import date
-    from zoneinfo import ZoneInfo
-
-    from handlers.reports import attendance_history
-    from storage.models import OrgKind, OrgUnit
-
     _, _, cell_id = await populated_cell(harness, sqlite_engine)
     unit = OrgUnit(cell_id, OrgKind.CELL, None, "A", "Asia/Ho_Chi_Minh", False)
     start = START.replace(day=1) - timedelta(hours=7)
