@@ -1,14 +1,16 @@
 """Party fees (/dangphi): always private. A member sees their own months; the secretary or
 deputy sees a month's sheet, records payments one by one or «everyone paid» (then taps the
 few who did not to take them back), sets each member's fee basis and reductions, and sends
-private reminders to those who have not paid. Members unpaid for 3 months or more in a year
-are flagged on the secretary's private sheet only (DOMAIN.md: chibo warns, never decides).
+private reminders to those who have not paid. Once a month's collection has started, whoever
+has still not paid on the 25th is reminded privately without being asked. Members unpaid for
+3 months or more in a year are flagged on the secretary's private sheet only (DOMAIN.md: chibo
+warns, never decides).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError
@@ -33,6 +35,8 @@ MINE = "fo"  # fo                             one's own months
 AMOUNT_FLOW = "fee_amount"
 REDUCTION_FLOW = "fee_reduction"
 ANSWER_TTL = timedelta(minutes=30)
+REMINDER_DAY = 25  # unpaid members are reminded on this day of the month, in the morning
+REMINDER_TIME = time(9, 0)
 FLAG_MONTHS = 3  # unpaid months in a year that the secretary is warned about
 MAX_AMOUNT = 10_000_000_000  # a monthly salary beyond this is a typing slip
 MAX_ID_DIGITS = 18
@@ -289,6 +293,8 @@ async def toggle_paid(context: Context, args: list[str]) -> list[Reply]:
         )
         if result.no_basis:
             raise UserError("fee.error.no_basis")
+    # Taken back after «everyone paid»: this member is now among those to remind.
+    await _plan_reminders(context, cell, month)
     return [_replacing(await _sheet(context, cell, month))]
 
 
@@ -298,6 +304,7 @@ async def all_paid(context: Context, args: list[str]) -> list[Reply]:
     result = await _repo(context).record_paid(
         cell_id=cell.id, month=month, member_ids=None, actor=context.audit_actor, now=context.now
     )
+    await _plan_reminders(context, cell, month)
     replies = [_replacing(await _sheet(context, cell, month))]
     replies.append(
         Reply(
@@ -316,6 +323,22 @@ async def remind(context: Context, args: list[str]) -> list[Reply]:
     """Queue one private reminder per unpaid member for the month (pressing twice adds none)."""
     cell = _fee_cell(context)
     month = _not_future(context, cell, _month_arg(args[0] if args else ""))
+    written = await _queue_reminders(context, cell, month, context.now, planned=False)
+    return [Reply(context.t("fee.remind.done", count=written, month=_shown(month)))]
+
+
+async def _plan_reminders(context: Context, cell: OrgUnit, month: date) -> None:
+    """Once a month's collection has started, those who have not paid by the reminder day get
+    a private reminder then (cancelled for each one who pays first)."""
+    zone = ZoneInfo(cell.timezone)
+    due_at = datetime.combine(month.replace(day=REMINDER_DAY), REMINDER_TIME, zone)
+    if due_at > context.now:
+        await _queue_reminders(context, cell, month, due_at, planned=True)
+
+
+async def _queue_reminders(
+    context: Context, cell: OrgUnit, month: date, due_at: datetime, *, planned: bool
+) -> int:
     repo = _repo(context)
     ledger = await repo.ledger([cell.id], month, month)
     unpaid = {m.id: m for m in ledger.members if ledger.owes(m, month)}
@@ -323,10 +346,10 @@ async def remind(context: Context, args: list[str]) -> list[Reply]:
     accounts = await repo.accounts(list(unpaid), platform)
     rows = [
         NewOutboxRow(
-            dedupe_key=reminder_key(member_id, month),
+            dedupe_key=reminder_key(member_id, month, planned=planned),
             platform=platform,
             chat_id=account,
-            due_at=context.now,
+            due_at=due_at,
             expires_at=None,
             payload={
                 "type": "text",
@@ -341,10 +364,9 @@ async def remind(context: Context, args: list[str]) -> list[Reply]:
         for member_id in unpaid
         for account in accounts.get(member_id, [])[:1]
     ]
-    written = await repo.remind(
+    return await repo.remind(
         cell_id=cell.id, month=month, rows=rows, actor=context.audit_actor, now=context.now
     )
-    return [Reply(context.t("fee.remind.done", count=written, month=_shown(month)))]
 
 
 async def pick_member(context: Context, args: list[str]) -> list[Reply]:

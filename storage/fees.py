@@ -30,8 +30,10 @@ def month_key(month: date) -> str:
     return f"{month:%Y-%m}"
 
 
-def reminder_key(member_id: int, month: date) -> str:
-    return f"fee:{member_id}:{month_key(month)}"
+def reminder_key(member_id: int, month: date, *, planned: bool = False) -> str:
+    """One reminder per member and month from the secretary's button, and one planned
+    automatically once the month's collection has started."""
+    return f"fee:{member_id}:{month_key(month)}" + (":planned" if planned else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +237,11 @@ class FeeRepository:
                     )
                     result.paid.append(member_id)
             if result.paid:
-                keys = [reminder_key(member_id, month) for member_id in result.paid]
+                keys = [
+                    reminder_key(member_id, month, planned=planned)
+                    for member_id in result.paid
+                    for planned in (False, True)
+                ]
                 await connection.execute(
                     update(outbox)
                     .where(
@@ -281,9 +287,11 @@ class FeeRepository:
         actor: Actor,
         now: datetime,
     ) -> int:
-        """Queue private reminders (one per member and month, ever). Returns how many are new."""
+        """Queue private reminders (each key once, ever). Returns how many are new."""
         async with self._engine.begin() as connection:
             written = await enqueue(connection, rows, now)
+            if not written:
+                return 0
             await record(
                 connection,
                 at=now,

@@ -266,7 +266,9 @@ async def test_reminders_go_privately_once_and_stop_when_paid(
     async with sqlite_engine.connect() as connection:
         rows = {
             r.chat_id: (r.status, r.payload["text"])
-            for r in await connection.execute(select(outbox))
+            for r in await connection.execute(
+                select(outbox).where(outbox.c.dedupe_key.not_like("%:planned"))
+            )
         }
     assert rows[nam.user_id][0] == "cancelled"
     assert rows[lan.user_id] == (
@@ -366,3 +368,43 @@ async def test_a_committee_office_is_pointed_to_the_report(harness: Harness) -> 
     )
     assert texts_of(await harness.say(office, "/dangphi")) == vi("fee.error.office")
     assert texts_of(await harness.tap(office, "fa:202611")) == vi("fee.error.office")
+
+
+async def test_once_collection_starts_the_unpaid_are_reminded_on_the_25th(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, _ = await found_cell(harness)
+    nam = await join(harness, secretary, "Lê Văn Nam")
+    lan = await join(harness, secretary, "Ngô Thị Lan")
+    nam_id, lan_id = await member_id(harness, nam), await member_id(harness, lan)
+    await set_salary(harness, secretary, nam_id, "10000000")
+    await set_salary(harness, secretary, lan_id, "10000000")
+    # «Everyone paid», then Lan taken back: only Lan is reminded, on 25/11 at 9:00 in Hà Nội.
+    await harness.tap(secretary, "fa:202611")
+    await harness.tap(secretary, f"fp:202611:{lan_id}")
+    async with sqlite_engine.connect() as connection:
+        rows = [
+            (r.chat_id, r.status, r.due_at)
+            for r in await connection.execute(
+                select(outbox).where(outbox.c.dedupe_key.like("fee:%:planned"))
+            )
+        ]
+    assert rows == [(lan.user_id, "pending", datetime(2026, 11, 25, 2, 0, tzinfo=UTC))]
+    # Paying before then cancels it.
+    await harness.tap(secretary, f"fp:202611:{lan_id}")
+    async with sqlite_engine.connect() as connection:
+        status = (
+            await connection.execute(
+                select(outbox.c.status).where(outbox.c.dedupe_key.like("fee:%:planned"))
+            )
+        ).scalar()
+    assert status == "cancelled"
+    # An earlier month is past its reminder day: nothing is planned for it.
+    await harness.tap(secretary, "fa:202610")
+    async with sqlite_engine.connect() as connection:
+        planned = (
+            await connection.execute(
+                select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.like("fee:%2026-10%"))
+            )
+        ).all()
+    assert planned == []
