@@ -58,12 +58,16 @@ from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
 from storage.documents import NUDGE_PAYLOAD, DocumentRepository
+from storage.fee_rules import load_fee_config
 from storage.feedback import FeedbackRepository
+from storage.fees import FeeRepository
 from storage.linking import LinkRepository
 from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
 from storage.members import MemberRepository
 from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
 from storage.pending import PendingInputRepository
+from storage.reports import ReportRepository
+from storage.study import StudyRepository
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +115,9 @@ class Runtime:
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
             links=LinkRepository(engine),
+            fees=FeeRepository(engine, cipher, load_fee_config(self.settings.fee_rates_path)),
+            reports=ReportRepository(engine),
+            study=StudyRepository(engine),
             clock=self.clock,
             texts=self.texts,
             default_timezone=self.settings.timezone,

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # demo cell never mixes with a real one.
     playground_port: int = Field(default=8080, ge=0, le=65535)
     playground_database_url: str = f"{SQLITE_PREFIX}./data/playground.db"
+    # Party-fee rates and regional minimum wages with their effective dates; None: the
+    # configuration shipped in storage/fee_rates.toml.
+    fee_rates_path: Path | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -7,6 +7,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal, cast
 
 from telegram import (
     Bot,
@@ -18,12 +19,13 @@ from telegram import (
     ReplyParameters,
     Update,
 )
+from telegram import Poll as TelegramPoll
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType, MessageLimit
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.relay import PlatformSenders
-from handlers.core import Attachment, ChatKind, Inbound, Platform, Reply, split_text
+from handlers.core import Attachment, ChatKind, Inbound, Platform, Poll, Reply, split_text
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 
@@ -31,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
 SEEN_UPDATES = 2048  # a webhook may redeliver: remember this many recent update ids
+# Quiz polls awaiting an answer: poll id → (choice data, private chat). Kept in memory: after a
+# restart an answer to an older poll is dropped, and /hoctap sends the question again.
+OPEN_POLLS = 10_000
 
 
 class TelegramGateway:
@@ -154,6 +159,16 @@ async def send_shared_file(
     return fits
 
 
+# The Bot API numbers quiz options 0 to 11 (study questions have at most ten).
+QuizOption = Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+
+
+def _quiz_option(index: int) -> QuizOption:
+    if not 0 <= index <= 11:
+        raise ValueError(f"a quiz option must be numbered 0 to 11, not {index}")
+    return cast(QuizOption, index)
+
+
 class TelegramAdapter:
     """Receives PTB updates, runs the dispatcher, renders its replies."""
 
@@ -162,6 +177,7 @@ class TelegramAdapter:
         self._dispatcher: Dispatcher | None = None
         self._relay: PlatformSenders | None = None
         self._seen: OrderedDict[int, None] = OrderedDict()
+        self._polls: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     def attach(self, dispatcher: Dispatcher, relay: PlatformSenders | None = None) -> None:
         self._dispatcher = dispatcher
@@ -180,6 +196,9 @@ class TelegramAdapter:
             raise RuntimeError("the adapter received an update before start-up finished")
         if not self._first_delivery(update.update_id):
             return
+        if update.poll_answer is not None:
+            await self._on_poll_answer(context.bot, update)
+            return
         inbound = to_inbound(update, context.bot)
         if inbound is None:
             return
@@ -189,6 +208,28 @@ class TelegramAdapter:
         # A cell's group on another platform (Zalo) hears it through that platform's sender.
         if self._relay is not None:
             await self._relay.relay([r for r in replies if r.platform is Platform.ZALO])
+
+    async def _on_poll_answer(self, bot: Bot, update: Update) -> None:
+        """A vote in one of our quiz polls is a choice made in the private chat it was sent to."""
+        answer = update.poll_answer
+        if answer is None or answer.user is None or not answer.option_ids:
+            return  # an anonymous vote, or a retracted one
+        found = self._polls.pop(answer.poll_id, None)
+        if found is None or self._dispatcher is None:
+            return
+        data, chat_id = found
+        inbound = Inbound(
+            platform=Platform.TELEGRAM,
+            chat_id=chat_id,
+            chat_kind=ChatKind.PRIVATE,
+            user_id=str(answer.user.id),
+            user_name=answer.user.full_name,
+            choice=f"{data}:{answer.option_ids[0]}",
+            language=answer.user.language_code,
+        )
+        replies = await self._dispatcher.handle(inbound, TelegramGateway(bot))
+        # The update names no chat: every reply goes to the chat the poll was in.
+        await self.render(bot, update, [replace(r, chat_id=r.chat_id or chat_id) for r in replies])
 
     async def render(self, bot: Bot, update: Update, replies: list[Reply]) -> None:
         query = update.callback_query
@@ -228,6 +269,9 @@ class TelegramAdapter:
     async def _send_to(self, bot: Bot, update: Update, chat_id: str, reply: Reply) -> None:
         origin = update.effective_chat
         same_chat = origin is not None and chat_id == str(origin.id)
+        if reply.poll is not None:
+            await self._send_poll(bot, chat_id, reply.poll)
+            return
         if reply.file is not None:
             await bot.send_document(
                 chat_id,
@@ -258,6 +302,21 @@ class TelegramAdapter:
                 reply_parameters=reply_to,
                 protect_content=reply.protect_content or None,
             )
+
+    async def _send_poll(self, bot: Bot, chat_id: str, poll: Poll) -> None:
+        message = await bot.send_poll(
+            chat_id,
+            poll.question,
+            list(poll.options),
+            type=TelegramPoll.QUIZ,
+            is_anonymous=False,
+            # Bot API 9.6 (python-telegram-bot 22.8) replaced correct_option_id with a list.
+            correct_option_ids=[_quiz_option(poll.correct_option)],
+        )
+        if message.poll is not None:
+            self._polls[message.poll.id] = (poll.data, chat_id)
+            if len(self._polls) > OPEN_POLLS:
+                self._polls.popitem(last=False)
 
     def _keyboard(self, reply: Reply, bot_username: str | None) -> InlineKeyboardMarkup | None:
         rows = [

@@ -9,11 +9,14 @@ from handlers import (
     cells,
     documents,
     feedback,
+    fees,
     link,
     meetings,
     menu,
     profile,
+    reports,
     roster,
+    study,
 )
 from handlers.registry import Access, Action, Command, Registry, Scope
 
@@ -235,6 +238,59 @@ def build_registry() -> Registry:
     registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY))
     registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE))
     registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE))
+
+    # Party fees: always private, since amounts follow salaries and pensions. Members see their
+    # own months; leaders keep the month's sheet, bases, reductions and reminders. Every leader
+    # button re-checks the member's cell in storage, so a forged id changes nothing.
+    registry.command(
+        Command("dangphi", "fees", fees.fees_command, Access.MEMBER, Scope.PRIVATE, "fee.cmd")
+    )
+    registry.action(Action(fees.MINE, fees.own_status, Access.MEMBER, Scope.PRIVATE))
+    for prefix, handler in (
+        (fees.SHEET, fees.show_sheet),
+        (fees.TOGGLE, fees.toggle_paid),
+        (fees.ALL_PAID, fees.all_paid),
+        (fees.REMIND, fees.remind),
+        (fees.MEMBERS, fees.pick_member),
+        (fees.BASIS, fees.basis_card),
+        (fees.KIND, fees.pick_kind),
+        (fees.REGION, fees.pick_region),
+        (fees.REDUCE, fees.pick_reduction),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
+    registry.flow(fees.AMOUNT_FLOW, fees.amount_answer)
+    registry.flow(fees.REDUCTION_FLOW, fees.reduction_answer)
+
+    # Resolution study: leaders (or a committee office) make a campaign privately and open it;
+    # members take it privately, one question at a time. Storage re-checks that a campaign is
+    # the leader's own or open to the member's cell, so a forged id shows nothing.
+    registry.command(
+        Command("hoctap", "study", study.study_command, Access.MEMBER, Scope.PRIVATE, "study.cmd")
+    )
+    registry.action(Action(study.TAKE, study.take, Access.MEMBER, Scope.PRIVATE))
+    registry.action(Action(study.ANSWER, study.answer, Access.MEMBER, Scope.PRIVATE))
+    for prefix, handler in (
+        (study.NEW, study.new_campaign),
+        (study.OPEN, study.open_campaign),
+        (study.SUMMARY, study.summary),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
+    registry.flow(study.TITLE_FLOW, study.title_answer)
+    registry.flow(study.DEADLINE_FLOW, study.deadline_answer)
+    registry.flow(study.QUESTIONS_FLOW, study.questions_answer)
+
+    # The monthly report goes only to a secretary (or a committee office, for all its cells),
+    # and only privately: it names members, their attendance and fees.
+    registry.command(
+        Command(
+            "baocao",
+            "report",
+            reports.report_command,
+            Access.SECRETARY,
+            Scope.PRIVATE,
+            "report.cmd",
+        )
+    )
 
     # Answers to questions the bot asked, and files sent privately.
     registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)

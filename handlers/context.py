@@ -16,11 +16,14 @@ from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
 from storage.documents import DocumentRepository
 from storage.feedback import FeedbackRepository
+from storage.fees import FeeRepository
 from storage.linking import LinkRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
 from storage.pending import PendingInput, PendingInputRepository
+from storage.reports import ReportRepository
+from storage.study import StudyRepository
 
 
 class PlatformGateway(Protocol):
@@ -46,6 +49,9 @@ class Services:
     pending: PendingInputRepository
     feedback: FeedbackRepository
     links: LinkRepository
+    fees: FeeRepository
+    reports: ReportRepository
+    study: StudyRepository
     clock: Clock
     texts: Texts
     default_timezone: str

@@ -87,6 +87,18 @@ class SharedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Poll:
+    """A quiz question for platforms with native quiz polls (Telegram). The chosen option's
+    index is appended to ``data`` ("qa:3:7" → "qa:3:7:2") and reaches the dispatcher as an
+    ordinary choice. Platforms without polls show the Reply's text and choices instead."""
+
+    question: str
+    options: tuple[str, ...]
+    correct_option: int
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Something to say. ``chat_id`` None means the chat the inbound came from.
 
@@ -100,6 +112,7 @@ class Reply:
     choices under it; ``protect_content`` asks the platform to forbid forwarding and saving.
     ``platform`` names the platform of ``chat_id`` when it may differ from the inbound's (a
     cell's group on the other platform); None means the inbound's own.
+    ``poll`` is sent instead of the text and choices where the platform has quiz polls.
     """
 
     text: str
@@ -113,6 +126,7 @@ class Reply:
     shared_file: SharedFile | None = None
     protect_content: bool = False
     platform: Platform | None = None
+    poll: Poll | None = None
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -191,3 +191,16 @@ class FeedbackStatus(StrEnum):
     ANSWERED = "answered"
     FORWARDED = "forwarded"
     CLOSED = "closed"
+
+
+class FeeBasisKind(StrEnum):
+    """What a member's party fee is a share of."""
+
+    SALARY = "salary"
+    PENSION = "pension"
+    MIN_WAGE = "min_wage"  # the regional minimum wage
+
+
+class StudyStatus(StrEnum):
+    DRAFT = "draft"  # questions are being added; members do not see it yet
+    OPEN = "open"

@@ -36,6 +36,7 @@ from storage.models import (
     AttendanceMode,
     AttendanceState,
     DocumentKind,
+    FeeBasisKind,
     FeedbackKind,
     FeedbackStatus,
     Gender,
@@ -47,6 +48,7 @@ from storage.models import (
     OutboxStatus,
     Role,
     SeriesRule,
+    StudyStatus,
 )
 
 
@@ -415,4 +417,141 @@ message_usage = Table(
     Column("month", String(7), primary_key=True),
     Column("sent", Integer, nullable=False),
     Column("warned", Boolean, nullable=False, server_default=false()),
+)
+
+# What a member's party fee is worked out from, from a month on; the newest row on or before a
+# month applies. The salary or pension is personal: only a Fernet token is kept.
+fee_bases = Table(
+    "fee_bases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_enc", Text, nullable=True),
+    Column("region", Integer, nullable=True),
+    Column("retirement_age", Boolean, nullable=False, server_default=false()),
+    Column("valid_from", Date, nullable=False),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("member_id", "valid_from", name="uq_fee_bases_member_from"),
+    Index("ix_fee_bases_org_unit", "org_unit_id"),
+    CheckConstraint(_one_of("kind", FeeBasisKind), name="kind"),
+    CheckConstraint("region IS NULL OR region BETWEEN 1 AND 4", name="region"),
+)
+
+# A reduction (30/50/70%) or exemption (100%) decided for some months.
+fee_reductions = Table(
+    "fee_reductions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("percent", Integer, nullable=False),
+    Column("from_month", Date, nullable=False),
+    Column("to_month", Date, nullable=True),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_fee_reductions_org_unit", "org_unit_id"),
+    CheckConstraint("percent IN (30, 50, 70, 100)", name="percent"),
+)
+
+# The ledger: one row per member and month paid (``month`` is the month's first day). The
+# amount due is kept as worked out when the payment was recorded.
+fee_payments = Table(
+    "fee_payments",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("amount_due", Integer, nullable=False),
+    Column("amount_paid", Integer, nullable=False),
+    Column("recorded_by", Integer, nullable=True),
+    Column("paid_at", UTCDateTime(), nullable=False),
+    Index("ix_fee_payments_org_unit_month", "org_unit_id", "month"),
+    CheckConstraint("amount_due >= 0 AND amount_paid >= 0", name="amounts"),
+)
+
+# A resolution-study campaign (học tập nghị quyết): multiple-choice questions on a document, to
+# be answered by a deadline. ``org_unit_id`` is the creator's unit: a cell, or a committee for
+# all its cells (``study_targets``).
+study_campaigns = Table(
+    "study_campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_unit_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("document_id", Integer, ForeignKey("documents.id", ondelete="SET NULL"), nullable=True),
+    Column("title", String(200), nullable=False),
+    Column("deadline", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=True),
+    Index("ix_study_campaigns_org_unit", "org_unit_id"),
+    CheckConstraint(_one_of("status", StudyStatus), name="status"),
+)
+
+study_targets = Table(
+    "study_targets",
+    metadata,
+    Column(
+        "campaign_id",
+        Integer,
+        ForeignKey("study_campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("cell_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_study_targets_cell", "cell_id"),
+)
+
+study_questions = Table(
+    "study_questions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "campaign_id", Integer, ForeignKey("study_campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("position", Integer, nullable=False),
+    Column("text", String(300), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("correct", Integer, nullable=False),  # index into options
+    UniqueConstraint("campaign_id", "position", name="uq_study_questions_campaign_position"),
+)
+
+# One answer per member and question: the first one counts.
+study_answers = Table(
+    "study_answers",
+    metadata,
+    Column(
+        "question_id",
+        Integer,
+        ForeignKey("study_questions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "campaign_id", Integer, ForeignKey("study_campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("chosen", Integer, nullable=False),
+    Column("correct", Boolean, nullable=False),
+    Column("answered_at", UTCDateTime(), nullable=False),
+    Index("ix_study_answers_campaign", "campaign_id"),
+)
+
+# A member's finished campaign: score out of total, and when.
+study_results = Table(
+    "study_results",
+    metadata,
+    Column(
+        "campaign_id",
+        Integer,
+        ForeignKey("study_campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("cell_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("completed_at", UTCDateTime(), nullable=False),
+    Index("ix_study_results_cell", "cell_id"),
 )

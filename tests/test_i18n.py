@@ -40,6 +40,9 @@ KEY_PREFIXES = (
     "when.",
     "meeting.",
     "playground.",
+    "fee.",
+    "report.",
+    "study.",
 )
 
 

@@ -20,11 +20,15 @@ from storage.audit import AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.documents import DocumentRepository
+from storage.fee_rules import load_fee_config
 from storage.feedback import FeedbackRepository
+from storage.fees import FeeRepository
 from storage.linking import LinkRepository
 from storage.meetings import MeetingRepository
 from storage.members import MemberRepository
 from storage.pending import PendingInputRepository
+from storage.reports import ReportRepository
+from storage.study import StudyRepository
 
 
 @dataclass
@@ -61,6 +65,9 @@ class Harness:
             pending=PendingInputRepository(engine),
             feedback=FeedbackRepository(engine),
             links=LinkRepository(engine),
+            fees=FeeRepository(engine, cipher, load_fee_config()),
+            reports=ReportRepository(engine),
+            study=StudyRepository(engine),
             clock=clock,
             texts=Texts("vi"),
             default_timezone="Asia/Ho_Chi_Minh",
