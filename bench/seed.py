@@ -4,15 +4,20 @@ how fast a fixture can be built)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import contextlib
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.db import create_engine
 from storage.models import MeetingKind, MeetingStatus, MemberState, MemberStatus, OrgKind, Role
 from storage.schema import chats, identities, members, org_units
 
@@ -136,3 +141,31 @@ async def _next_id(engine: AsyncEngine, table: Table) -> int:
     async with engine.connect() as connection:
         highest = (await connection.execute(select(func.max(table.c.id)))).scalar()
     return int(highest or 0) + 1
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A new, empty database: a SQLite file in a temporary folder ("sqlite"), or a database
+    of its own on the PostgreSQL server ``kind`` names (dropped afterwards)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'province.db'}"
+            engine = create_engine(url)
+            try:
+                yield url, engine
+            finally:
+                await engine.dispose()
+        return
+    name = f"chibo_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(kind, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = kind.rsplit("/", 1)[0] + f"/{name}"
+    engine = create_engine(url)
+    try:
+        yield url, engine
+    finally:
+        await engine.dispose()
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()

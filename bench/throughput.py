@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from cryptography.fernet import Fernet
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -32,12 +30,12 @@ from telegram.ext import (
 )
 
 from bench.common import publish, table
-from bench.seed import bulk, meeting_row, seed_cells
+from bench.seed import bulk, fresh_database, meeting_row, seed_cells
 from bot.app import build_bot, running
 from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser, StoredMessage
 from bot.settings import Settings
 from scheduler.clock import ManualClock
-from storage.db import create_engine, migrate
+from storage.db import migrate
 from storage.schema import meetings
 
 NOW = datetime(2026, 12, 15, 12, 20, tzinfo=UTC)  # 19:20 in Hà Nội, the meeting is at 19:30
@@ -143,14 +141,12 @@ def _bare(api: FakeBotApi, max_rate: float) -> Application:  # type: ignore[type
     return application
 
 
-async def main(count: int, max_rate: float, concurrency: int = 16) -> None:
+async def main(count: int, max_rate: float, concurrency: int, database: str) -> None:
     async with FakeBotApi() as api:
         secretary = await api.add_user("Trần Thị Hoa")
         members = [await api.add_user(f"Đảng viên {n}") for n in range(count + WARM_UP)]
         group = await api.add_group("Chi bộ Khu phố 5", admins=[secretary], members=members)
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite+aiosqlite:///{Path(folder) / 'chibo.db'}"
-            engine = create_engine(url)
+        async with fresh_database(database) as (url, engine):
             await migrate(engine)
             [cell] = await seed_cells(
                 engine,
@@ -212,5 +208,8 @@ if __name__ == "__main__":
     parser.add_argument("--updates", type=int, default=500)
     parser.add_argument("--max-rate", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=16, help="chibo's concurrent updates")
+    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.updates, arguments.max_rate, arguments.concurrency))
+    asyncio.run(
+        main(arguments.updates, arguments.max_rate, arguments.concurrency, arguments.database)
+    )

@@ -303,6 +303,8 @@ documents = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("org_unit_id", "sha256", name="uq_documents_org_unit_sha256"),
     Index("ix_documents_org_unit_created", "org_unit_id", "created_at"),
+    # /hop and reminders list a meeting's documents.
+    Index("ix_documents_meeting", "meeting_id"),
     CheckConstraint(_one_of("kind", DocumentKind), name="kind"),
 )
 

@@ -137,6 +137,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_documents_org_unit_created", "documents", ["org_unit_id", "created_at"], unique=False
     )
+    op.create_index("ix_documents_meeting", "documents", ["meeting_id"], unique=False)
 
     op.create_table(
         "feedback_events",
@@ -213,6 +214,7 @@ def downgrade() -> None:
     op.drop_index("ix_feedback_events_feedback", table_name="feedback_events")
 
     op.drop_table("feedback_events")
+    op.drop_index("ix_documents_meeting", table_name="documents")
     op.drop_index("ix_documents_org_unit_created", table_name="documents")
 
     op.drop_table("documents")
