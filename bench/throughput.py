@@ -141,8 +141,10 @@ def _bare(api: FakeBotApi, max_rate: float) -> Application:  # type: ignore[type
     return application
 
 
-async def main(count: int, max_rate: float, concurrency: int, database: str) -> None:
-    async with FakeBotApi() as api:
+async def main(
+    count: int, max_rate: float, concurrency: int, database: str, round_trip_ms: float
+) -> None:
+    async with FakeBotApi(round_trip=round_trip_ms / 1000) as api:
         secretary = await api.add_user("Trần Thị Hoa")
         members = [await api.add_user(f"Đảng viên {n}") for n in range(count + WARM_UP)]
         group = await api.add_group("Chi bộ Khu phố 5", admins=[secretary], members=members)
@@ -196,9 +198,12 @@ async def main(count: int, max_rate: float, concurrency: int, database: str) -> 
         ),
     ]
     limit = f"{max_rate:g}/s" if max_rate else "off"
+    if round_trip_ms:
+        limit += f", {round_trip_ms:g} ms round trip"
     publish(
         "throughput",
-        f"Throughput, {count} updates, send limit {limit}",
+        f"Throughput on {'SQLite' if database == 'sqlite' else 'PostgreSQL'}, {count} updates, "
+        f"send limit {limit}",
         table(("updates", "chibo upd/s", "bare PTB upd/s", "ratio", "target"), rows),
     )
 
@@ -209,7 +214,16 @@ if __name__ == "__main__":
     parser.add_argument("--max-rate", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=16, help="chibo's concurrent updates")
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL")
+    parser.add_argument(
+        "--round-trip-ms", type=float, default=0.0, help="network delay the server adds per call"
+    )
     arguments = parser.parse_args()
     asyncio.run(
-        main(arguments.updates, arguments.max_rate, arguments.concurrency, arguments.database)
+        main(
+            arguments.updates,
+            arguments.max_rate,
+            arguments.concurrency,
+            arguments.database,
+            arguments.round_trip_ms,
+        )
     )

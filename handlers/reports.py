@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -22,9 +22,15 @@ from handlers.context import Context, UserError
 from handlers.core import OutboundFile, Reply
 from handlers.fees import parse_month
 from storage.fee_rules import month_start
-from storage.fees import FeeLedger
+from storage.fees import FeeLedger, FeeMember
 from storage.models import AbsenceStatus, AttendanceState, FeedbackStatus, OrgUnit
-from storage.reports import OPEN_FEEDBACK, ReportData, ReportMeeting, ReportMember
+from storage.reports import (
+    OPEN_FEEDBACK,
+    ReportData,
+    ReportFeedback,
+    ReportMeeting,
+    ReportMember,
+)
 
 CHART_MONTHS = 12
 CHART_SIZE = (1000, 500)  # pixels
@@ -82,8 +88,8 @@ class CellRow:
 def _expected(data: ReportData, meeting: ReportMeeting) -> list[ReportMember]:
     return [
         m
-        for m in data.members
-        if m.cell_id == meeting.cell_id and m.expected and m.joined_at <= meeting.starts_at
+        for m in data.members_of(meeting.cell_id)
+        if m.expected and m.joined_at <= meeting.starts_at
     ]
 
 
@@ -120,18 +126,53 @@ def attendance_history(data: ReportData, zone: ZoneInfo, last: date) -> list[tup
     return [(month, _percent(*totals[month]) or 0.0) for month in sorted(totals)]
 
 
-def cell_row(data: ReportData, ledger: FeeLedger, cell: OrgUnit, month: date) -> CellRow:
-    meetings = [
-        meeting_row(data, m) for m in data.month_meetings() if m.cell_id == cell.id and m.closed
+def cell_rows(data: ReportData, ledger: FeeLedger, month: date) -> list[CellRow]:
+    """One row per cell. Everything is grouped by cell once: a committee report covers a
+    whole province, and filtering every list again for each cell grows as cells × rows."""
+    meetings_by_cell: dict[int, list[ReportMeeting]] = defaultdict(list)
+    for meeting in data.month_meetings():
+        if meeting.closed:
+            meetings_by_cell[meeting.cell_id].append(meeting)
+    feedback_by_cell: dict[int, list[ReportFeedback]] = defaultdict(list)
+    for item in data.feedback:
+        feedback_by_cell[item.cell_id].append(item)
+    fee_members_by_cell: dict[int, list[FeeMember]] = defaultdict(list)
+    for fee_member in ledger.members:
+        fee_members_by_cell[fee_member.cell_id].append(fee_member)
+    campaigns_by_cell: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pair in data.study_targets:
+        campaigns_by_cell[pair[1]].append(pair)
+    return [
+        _cell_row(
+            data,
+            ledger,
+            cell,
+            month,
+            meetings_by_cell[cell.id],
+            feedback_by_cell[cell.id],
+            fee_members_by_cell[cell.id],
+            campaigns_by_cell[cell.id],
+        )
+        for cell in data.cells
     ]
-    cell_members = [m for m in data.members if m.cell_id == cell.id]
+
+
+def _cell_row(
+    data: ReportData,
+    ledger: FeeLedger,
+    cell: OrgUnit,
+    month: date,
+    closed_meetings: list[ReportMeeting],
+    items: list[ReportFeedback],
+    fee_members: list[FeeMember],
+    campaigns: list[tuple[int, int]],
+) -> CellRow:
+    meetings = [meeting_row(data, m) for m in closed_meetings]
+    cell_members = data.members_of(cell.id)
     ids = {m.id for m in cell_members}
-    docs = [d for d in data.documents if d.cell_id == cell.id]
+    docs = data.documents_of(cell.id)
     reads = sum((d.id, member) in data.reads for d in docs for member in ids)
-    items = [f for f in data.feedback if f.cell_id == cell.id]
     paid = [ledger.payment(m.id, month) for m in cell_members]
-    fee_members = [m for m in ledger.members if m.cell_id == cell.id]
-    campaigns = [pair for pair in data.study_targets if pair[1] == cell.id]
     owed = [ledger.outstanding(m, month) for m in fee_members if ledger.owes(m, month)]
     return CellRow(
         name=cell.name,
@@ -234,7 +275,7 @@ async def report_command(context: Context) -> list[Reply]:
     if not data.cells:
         raise UserError("report.error.no_cells")
     ledger = await context.services.fees.ledger([c.id for c in data.cells], month, month)
-    rows = [cell_row(data, ledger, cell, month) for cell in data.cells]
+    rows = cell_rows(data, ledger, month)
     sheets = [_cells_sheet(context, rows)]
     if not context.is_office:
         sheets += _cell_sheets(context, data, ledger, month)

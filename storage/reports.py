@@ -7,7 +7,7 @@ same handful of round trips as one cell. The handler does the counting.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -114,9 +114,29 @@ class ReportData:
     study_targets: list[tuple[int, int]] = field(default_factory=list)
     study_finished: set[tuple[int, int]] = field(default_factory=set)  # (campaign, member)
     study_done: Counter[tuple[int, int]] = field(default_factory=Counter)  # (campaign, cell)
+    _members_by_cell: dict[int, list[ReportMember]] | None = field(default=None, repr=False)
+    _documents_by_cell: dict[int, list[ReportDocument]] | None = field(default=None, repr=False)
 
     def month_meetings(self) -> list[ReportMeeting]:
         return [m for m in self.meetings if self.start <= m.starts_at < self.end]
+
+    def members_of(self, cell_id: int) -> list[ReportMember]:
+        """The cell's members; grouped once, since a committee report asks for every cell of
+        a province and scanning all members each time grows with cells × members."""
+        if self._members_by_cell is None:
+            grouped: dict[int, list[ReportMember]] = defaultdict(list)
+            for member in self.members:
+                grouped[member.cell_id].append(member)
+            self._members_by_cell = grouped
+        return self._members_by_cell.get(cell_id, [])
+
+    def documents_of(self, cell_id: int) -> list[ReportDocument]:
+        if self._documents_by_cell is None:
+            grouped: dict[int, list[ReportDocument]] = defaultdict(list)
+            for document in self.documents:
+                grouped[document.cell_id].append(document)
+            self._documents_by_cell = grouped
+        return self._documents_by_cell.get(cell_id, [])
 
 
 class ReportRepository:

@@ -1033,6 +1033,7 @@ class FakeBotApi:
         privacy_mode: bool = True,
         rate_limits: RateLimits | None = None,
         files_dir: Path | None = None,
+        round_trip: float = 0.0,
     ) -> None:
         self._token = token
         self.bot_id = bot_id
@@ -1080,6 +1081,9 @@ class FakeBotApi:
         # Files kept on disk outlive the server, as Telegram's do: a file_id the bot stored
         # still works after a restart (the playground). Tests keep them in memory.
         self._files_dir = files_dir
+        # Seconds every answer is held back: the network between a bot and Telegram's servers
+        # (tens to hundreds of milliseconds), which a loopback server otherwise hides.
+        self.round_trip = round_trip
         if files_dir is not None:
             self._load_files(files_dir)
         self._callback_queries: dict[str, tuple[int, str | None]] = {}
@@ -1889,6 +1893,8 @@ class FakeBotApi:
             if limited is not None:
                 self.rate_limited.append(call)
                 raise limited
+            if self.round_trip and counted:
+                await asyncio.sleep(self.round_trip)
             result = await handler(params, files)
         except ApiError as error:
             call.status, call.error = error.error_code, error.description
