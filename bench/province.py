@@ -31,7 +31,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import ROOT, percentile, publish, table
-from bench.seed import bulk, fresh_database, meeting_row, seed_cells
+from bench.seed import bulk, fresh_database, meeting_row, seed_cells, sync_sequences
 from bot.playground.bot_api import FakeBotApi, FakeBotApiTimeout, FakeChat, FakeUser
 from storage.cells import CellRepository
 from storage.db import migrate
@@ -42,6 +42,7 @@ from storage.schema import (
     document_targets,
     documents,
     meetings,
+    members,
     org_units,
 )
 
@@ -97,6 +98,7 @@ async def _seed(engine: AsyncEngine, cells: int, size: int, live: Population) ->
         now=NOW - timedelta(days=400),
         committee_id=committee_id,
     )
+    await sync_sequences(engine, [org_units, members])
     await CellRepository(engine).add_office_staff(
         committee_id=committee_id,
         platform="telegram",
@@ -176,6 +178,7 @@ async def _seed(engine: AsyncEngine, cells: int, size: int, live: Population) ->
     counts["documents"] = await bulk(engine, documents, document_rows)
     await bulk(engine, document_targets, target_rows)
     counts["reads"] = await bulk(engine, document_reads, read_rows)
+    await sync_sequences(engine, [meetings, documents])
     counts["members"] = sum(len(c.member_ids) for c in seeded)
     return counts
 
@@ -199,7 +202,7 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _start_bot(api: FakeBotApi, url: str) -> subprocess.Popen[bytes]:
+def _start_bot(api: FakeBotApi, url: str, max_rate: float) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")},
         "PYTHONPATH": str(ROOT),
@@ -209,6 +212,7 @@ def _start_bot(api: FakeBotApi, url: str) -> subprocess.Popen[bytes]:
         "CHIBO_DATABASE_URL": url,
         "CHIBO_DATA_KEYS": Fernet.generate_key().decode(),
         "CHIBO_LOG_LEVEL": "WARNING",
+        "CHIBO_TELEGRAM_MAX_RATE": str(max_rate),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
@@ -306,7 +310,7 @@ async def _report_seconds(api: FakeBotApi, person: FakeUser) -> float:
     return time.perf_counter() - started
 
 
-async def main(cells: int, size: int, database: str, rate: float) -> None:
+async def main(cells: int, size: int, database: str, rate: float, max_rate: float) -> None:
     async with FakeBotApi() as api:
         live_cells = min(LIVE_CELLS, cells)
         secretaries = [await api.add_user(f"Bí thư {n}") for n in range(live_cells)]
@@ -328,7 +332,7 @@ async def main(cells: int, size: int, database: str, rate: float) -> None:
             size_mb = await _size(url, engine) / 1024 / 1024
             await engine.dispose()
             launched = time.perf_counter()
-            bot = _start_bot(api, url)
+            bot = _start_bot(api, url, max_rate)
             try:
                 while not api.calls("getUpdates"):
                     if bot.poll() is not None:
@@ -373,8 +377,8 @@ async def main(cells: int, size: int, database: str, rate: float) -> None:
     publish(
         "province",
         f"Province scale on {engine_name}: {cells:,} cells",
-        f"{volume}; latency at {rate:g} updates/s for {LATENCY_SECONDS} s.\n\n"
-        + table(("measure", "result", "target"), rows),
+        f"{volume}; latency at {rate:g} updates/s for {LATENCY_SECONDS} s, the bot's send "
+        f"limit {max_rate:g}/s (0: none).\n\n" + table(("measure", "result", "target"), rows),
     )
 
 
@@ -384,7 +388,14 @@ if __name__ == "__main__":
     parser.add_argument("--members-per-cell", type=int, default=25)
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--rate", type=float, default=50.0, help="updates a second")
+    parser.add_argument("--max-rate", type=float, default=30.0, help="the bot's send limit")
     arguments = parser.parse_args()
     asyncio.run(
-        main(arguments.cells, arguments.members_per_cell, arguments.database, arguments.rate)
+        main(
+            arguments.cells,
+            arguments.members_per_cell,
+            arguments.database,
+            arguments.rate,
+            arguments.max_rate,
+        )
     )

@@ -39,6 +39,21 @@ async def bulk(engine: AsyncEngine, table: Table, rows: Iterable[dict[str, Any]]
     return written
 
 
+async def sync_sequences(engine: AsyncEngine, tables: Sequence[Table]) -> None:
+    """After rows were written with explicit ids, PostgreSQL's sequences must move past them
+    or the bot's own inserts collide (SQLite needs nothing)."""
+    if engine.dialect.name != "postgresql":
+        return
+    async with engine.begin() as connection:
+        for table in tables:
+            await connection.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                    f"COALESCE((SELECT MAX(id) FROM {table.name}), 1))"
+                )
+            )
+
+
 @dataclass(frozen=True)
 class SeededCell:
     cell_id: int
