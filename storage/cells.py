@@ -42,7 +42,7 @@ async def _insert_secretary(
     platform: str,
     user_id: str,
     now: datetime,
-) -> int:
+) -> Member:
     """A secretary-role record with its chat account: a cell's founder, or office staff."""
     member_id = (
         await connection.execute(
@@ -64,7 +64,19 @@ async def _insert_secretary(
             platform=platform, external_user_id=user_id, member_id=member_id, linked_at=now
         )
     )
-    return int(member_id)
+    return Member(
+        id=int(member_id),
+        cell_id=unit_id,
+        full_name=full_name,
+        role=Role.SECRETARY,
+        status=MemberStatus.OFFICIAL,
+        state=MemberState.ACTIVE,
+        gender=None,
+        birth_date=None,
+        admitted_on=None,
+        official_on=None,
+        linked=True,
+    )
 
 
 class CellRepository:
@@ -145,32 +157,19 @@ class CellRepository:
                 )
             except IntegrityError as exc:  # a concurrent /setup in the same group won the race
                 raise ChatAlreadyLinked from exc
-            member_id = await _insert_secretary(
+            secretary = await _insert_secretary(
                 connection, cell_id, secretary_name, platform, secretary_user_id, now
             )
             await record(
                 connection,
                 at=now,
-                actor=Actor(f"{platform}:{secretary_user_id}", member_id),
+                actor=Actor(f"{platform}:{secretary_user_id}", secretary.id),
                 action="cell.founded",
                 org_unit_id=cell_id,
                 target=f"cell:{cell_id}",
                 details={"chat": f"{platform}:{chat_id}"},
             )
         cell = OrgUnit(cell_id, OrgKind.CELL, committee_id, cell_name, timezone, auto_accept=False)
-        secretary = Member(
-            id=member_id,
-            cell_id=cell_id,
-            full_name=secretary_name,
-            role=Role.SECRETARY,
-            status=MemberStatus.OFFICIAL,
-            state=MemberState.ACTIVE,
-            gender=None,
-            birth_date=None,
-            admitted_on=None,
-            official_on=None,
-            linked=True,
-        )
         return cell, secretary
 
     async def cell_for_chat(self, platform: str, chat_id: str) -> OrgUnit | None:
@@ -279,7 +278,7 @@ class CellRepository:
             )
             if known.first() is not None:
                 raise AlreadyRegistered
-            member_id = await _insert_secretary(
+            staff = await _insert_secretary(
                 connection, committee_id, full_name, platform, user_id, now
             )
             await record(
@@ -288,21 +287,9 @@ class CellRepository:
                 actor=Actor("cli", None),
                 action="committee.staff_added",
                 org_unit_id=committee_id,
-                target=f"member:{member_id}",
+                target=f"member:{staff.id}",
             )
-        return Member(
-            id=member_id,
-            cell_id=committee_id,
-            full_name=full_name,
-            role=Role.SECRETARY,
-            status=MemberStatus.OFFICIAL,
-            state=MemberState.ACTIVE,
-            gender=None,
-            birth_date=None,
-            admitted_on=None,
-            official_on=None,
-            linked=True,
-        )
+        return staff
 
     async def all_units(self) -> list[OrgUnit]:
         """Every committee and cell, for the operator's command line."""
