@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handlers.context import Context, UserError
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from storage.absences import (
     WITHDRAWABLE,
@@ -37,7 +37,6 @@ COMMAND = "xinvang"
 REASON_FLOW = "absence_reason"
 CONFIRM_FLOW = "absence_confirm"
 MAX_REASON = 300
-MAX_ID_DIGITS = 18
 STREAK = 3  # absent at this many closed meetings in a row
 YEARLY_UNEXCUSED = 3  # absent without reason this many times in a calendar year
 
@@ -170,15 +169,6 @@ def _when(context: Context, cell: OrgUnit, moment: datetime) -> str:
 
 def _day(context: Context, cell: OrgUnit, moment: datetime) -> str:
     return context.services.texts.date(moment.astimezone(_zone(cell)).date())
-
-
-def _id_arg(args: list[str], position: int) -> int:
-    if len(args) <= position:
-        raise UserError("error.stale_button")
-    value = args[position]
-    if not value.isdigit() or len(value) > MAX_ID_DIGITS:
-        raise UserError("error.stale_button")
-    return int(value)
 
 
 def _reason(context: Context, reason: AbsenceReason, note: str | None) -> str:
@@ -403,14 +393,14 @@ async def absence_command(context: Context) -> list[Reply]:
 
 async def pick_meeting(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    meeting_id = _id_arg(args, 0)
+    meeting_id = button_id(args, 0)
     await _refuse_if_asked(context, cell, meeting_id)
     return [await _home(context, cell, meeting_id, replace=True)]
 
 
 async def pick_reason(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    meeting_id = _id_arg(args, 0)
+    meeting_id = button_id(args, 0)
     if len(args) != 2 or args[1] not in {reason.value for reason in AbsenceReason}:
         raise UserError("error.stale_button")
     reason = AbsenceReason(args[1])
@@ -446,7 +436,7 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
     """«Gửi»: file the request and put it before the secretary and deputy."""
     cell = context.require_cell()
     actor = context.require_actor()
-    meeting_id = _id_arg(args, 0)
+    meeting_id = button_id(args, 0)
     pending = await context.take_question()
     if pending is None or pending.flow != CONFIRM_FLOW or pending.data.get("meeting") != meeting_id:
         if pending is not None:  # another question was waiting: leave it waiting
@@ -490,7 +480,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
     """«Đồng ý» / «Không đồng ý» from a leader; the member is told privately."""
     cell = context.require_cell()
     actor = context.require_actor()
-    absence_id = _id_arg(args, 0)
+    absence_id = button_id(args, 0)
     if len(args) != 2 or args[1] not in ("y", "n"):
         raise UserError("error.stale_button")
     repo = _repo(context)
@@ -535,7 +525,7 @@ async def withdraw(context: Context, args: list[str]) -> list[Reply]:
     try:
         absence = await _repo(context).withdraw(
             cell_id=cell.id,
-            absence_id=_id_arg(args, 0),
+            absence_id=button_id(args, 0),
             member_id=actor.id,
             actor=context.audit_actor,
             now=context.now,
@@ -564,7 +554,7 @@ async def list_requests(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     if not args:
         return [await _meetings_menu(context, cell)]
-    return [await _meeting_requests(context, cell, _id_arg(args, 0))]
+    return [await _meeting_requests(context, cell, button_id(args, 0))]
 
 
 async def _meetings_menu(context: Context, cell: OrgUnit) -> Reply:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_percent
 
 from handlers import absences
-from handlers.context import Context, UserError
+from handlers.context import MAX_ID_DIGITS, Context, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.feedback import minutes_section
 from handlers.i18n import Texts
@@ -45,7 +45,6 @@ PAGE = "cp"  # cp:<meeting>:<page>              a leader pages through the roste
 PAGE_SIZE = 20
 BAR = Fraction(85, 100)  # attendance must be strictly above this
 # Ids in choice data are ours, but a forged one must not overflow a 64-bit column.
-MAX_ID_DIGITS = 18
 # The secretary's tap cycles: not yet marked / absent → present → excused → absent → …
 NEXT_STATE = {
     None: AttendanceState.PRESENT,
@@ -327,15 +326,6 @@ def _repo(context: Context) -> AttendanceRepository:
     return context.services.attendance
 
 
-def _id_arg(args: list[str], position: int) -> int:
-    if len(args) <= position:
-        raise UserError("error.stale_button")
-    value = args[position]
-    if not value.isdigit() or len(value) > MAX_ID_DIGITS:
-        raise UserError("error.stale_button")
-    return int(value)
-
-
 @contextmanager
 def _checkin_errors(*, closed_key: str = "attendance.closed") -> Iterator[None]:
     """Storage's check-in conflicts, as messages the person can act on."""
@@ -496,7 +486,7 @@ async def member_checkin(context: Context, args: list[str]) -> list[Reply]:
     """A member's tap on "present": in person or online; tapping again changes the mode."""
     cell = context.require_cell()
     actor = context.require_actor()
-    meeting_id = _id_arg(args, 0)
+    meeting_id = button_id(args, 0)
     if len(args) != 2 or args[1] not in {mode.value for mode in AttendanceMode}:
         raise UserError("error.stale_button")
     mode = AttendanceMode(args[1])
@@ -525,7 +515,7 @@ async def leader_mark(context: Context, args: list[str]) -> list[Reply]:
     """A leader's tap on a member in the marking sheet: set the state it names."""
     cell = context.require_cell()
     actor = context.require_actor()
-    meeting_id, member_id = _id_arg(args, 0), _id_arg(args, 1)
+    meeting_id, member_id = button_id(args, 0), button_id(args, 1)
     if len(args) != 3 or args[2] not in {state.value for state in AttendanceState}:
         raise UserError("error.stale_button")
     state = AttendanceState(args[2])
@@ -555,7 +545,7 @@ async def leader_mark(context: Context, args: list[str]) -> list[Reply]:
 
 async def roster_page(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    meeting_id, page = _id_arg(args, 0), _id_arg(args, 1)
+    meeting_id, page = button_id(args, 0), button_id(args, 1)
     with _checkin_errors():
         meeting = await _repo(context).in_cell(cell.id, meeting_id)
     if meeting.is_closed:
@@ -567,7 +557,7 @@ async def close_checkin(context: Context, args: list[str]) -> list[Reply]:
     """Close check-in: the count to the group, the minutes draft privately to the secretary
     (and to the leader who closed, if that is the deputy)."""
     cell = context.require_cell()
-    meeting_id = _id_arg(args, 0)
+    meeting_id = button_id(args, 0)
     if len(args) != 1:
         raise UserError("error.stale_button")
     texts = context.services.texts

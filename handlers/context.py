@@ -71,6 +71,21 @@ class UserError(Exception):
         self.values = values
 
 
+# A number in button data never has more digits than a 64-bit column holds; a longer one was
+# forged, and would overflow the query instead of getting a plain answer.
+MAX_ID_DIGITS = 18
+
+
+def button_id(args: list[str], position: int = 0) -> int:
+    """The number at ``position`` of a button's data; anything else is a stale button."""
+    if len(args) <= position:
+        raise UserError("error.stale_button")
+    value = args[position]
+    if not value.isdigit() or len(value) > MAX_ID_DIGITS:
+        raise UserError("error.stale_button")
+    return int(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     inbound: Inbound

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from handlers import roster_import
-from handlers.context import Context, UserError
+from handlers.context import Context, UserError, button_id
 from handlers.core import Attachment, Choice, Platform, Reply, SharedFile
 from handlers.i18n import Texts
 from storage.cells import CellRepository
@@ -110,9 +110,9 @@ def _size_text(size: int | None) -> str:
 
 
 def _document_id(args: list[str]) -> int:
-    if len(args) != 1 or not args[0].isdigit():
+    if len(args) != 1:
         raise UserError("error.stale_button")
-    return int(args[0])
+    return button_id(args)
 
 
 async def _visible(context: Context, unit: OrgUnit, args: list[str]) -> Document:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.context import Context, UserError
+from handlers.context import MAX_ID_DIGITS, Context, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.i18n import Texts
 from storage.feedback import (
@@ -47,7 +47,6 @@ NOTE_FLOW = "feedback_note"
 ANSWER_TTL = timedelta(hours=1)
 PAGE_SIZE = 8
 MINE_LIMIT = 10
-MAX_ID_DIGITS = 18  # a forged id must not overflow a 64-bit column
 MAX_PAGE = 10_000  # a forged page number must not overflow the query's offset
 PREVIEW_CHARS = 300
 
@@ -58,12 +57,6 @@ def _repo(context: Context) -> FeedbackRepository:
 
 def _number(value: int) -> str:
     return f"{value:,}".replace(",", ".")
-
-
-def _id(value: str) -> int:
-    if not value.isdigit() or len(value) > MAX_ID_DIGITS:
-        raise UserError("error.stale_button")
-    return int(value)
 
 
 def _scope(context: Context) -> LeaderScope:
@@ -261,7 +254,7 @@ async def my_items(context: Context, _args: list[str]) -> list[Reply]:
 async def list_page(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 1:
         raise UserError("error.stale_button")
-    return [await _list(context, min(_id(args[0]), MAX_PAGE), replace=True)]
+    return [await _list(context, min(button_id(args), MAX_PAGE), replace=True)]
 
 
 async def _list(context: Context, page: int, *, replace: bool = False) -> Reply:
@@ -329,7 +322,7 @@ def _targets(context: Context, item: FeedbackItem) -> list[FeedbackStatus]:
 async def open_item(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 1:
         raise UserError("error.stale_button")
-    return [await _card(context, _id(args[0]))]
+    return [await _card(context, button_id(args))]
 
 
 async def _visible(context: Context, item_id: int) -> FeedbackItem:
@@ -382,7 +375,7 @@ async def step_ask(context: Context, args: list[str]) -> list[Reply]:
     """A leader's tap on a step: check it is still possible, then ask for the text."""
     if len(args) != 2 or args[1] not in {status.value for status in FeedbackStatus}:
         raise UserError("error.stale_button")
-    item = await _visible(context, _id(args[0]))
+    item = await _visible(context, button_id(args))
     to = FeedbackStatus(args[1])
     if to not in _targets(context, item):
         raise _not_allowed(context, item.status)

@@ -10,10 +10,10 @@ warns, never decides).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from handlers.context import Context, UserError
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Reply
 from storage.fee_rules import REDUCTIONS, FeeBasis, FeeReduction, format_vnd, month_start
 from storage.fees import FeeLedger, FeeMember, FeeRepository, reminder_key
@@ -34,12 +34,10 @@ MINE = "fo"  # fo                             one's own months
 
 AMOUNT_FLOW = "fee_amount"
 REDUCTION_FLOW = "fee_reduction"
-ANSWER_TTL = timedelta(minutes=30)
 REMINDER_DAY = 25  # unpaid members are reminded on this day of the month, in the morning
 REMINDER_TIME = time(9, 0)
 FLAG_MONTHS = 3  # unpaid months in a year that the secretary is warned about
 MAX_AMOUNT = 10_000_000_000  # a monthly salary beyond this is a typing slip
-MAX_ID_DIGITS = 18
 MONTH_TEXT = re.compile(r"^\s*(\d{1,2})\s*[/.-]\s*(\d{4})\s*$")
 REGION_NAMES = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
@@ -87,12 +85,6 @@ def _month_arg(value: str) -> date:
     if len(value) != 6 or not value.isdigit() or not 1 <= int(value[4:]) <= 12:
         raise UserError("error.stale_button")
     return date(int(value[:4]), int(value[4:]), 1)
-
-
-def _id_arg(args: list[str], position: int) -> int:
-    if len(args) <= position or not args[position].isdigit() or len(args[position]) > MAX_ID_DIGITS:
-        raise UserError("error.stale_button")
-    return int(args[position])
 
 
 def _not_future(context: Context, cell: OrgUnit, month: date) -> date:
@@ -274,7 +266,7 @@ def _replacing(reply: Reply) -> Reply:
 async def toggle_paid(context: Context, args: list[str]) -> list[Reply]:
     cell = _fee_cell(context)
     month = _not_future(context, cell, _month_arg(args[0] if args else ""))
-    member_id = _id_arg(args, 1)
+    member_id = button_id(args, 1)
     repo = _repo(context)
     undone = await repo.undo_paid(
         cell_id=cell.id,
@@ -382,7 +374,7 @@ async def pick_member(context: Context, args: list[str]) -> list[Reply]:
 
 async def basis_card(context: Context, args: list[str]) -> list[Reply]:
     cell = _fee_cell(context)
-    member_id = _id_arg(args, 0)
+    member_id = button_id(args, 0)
     month = _not_future(context, cell, _month_arg(args[1] if len(args) > 1 else ""))
     member = await context.services.members.in_cell(cell.id, member_id)
     ledger = await _repo(context).ledger([cell.id], month, month, member_id=member_id)
@@ -413,7 +405,7 @@ async def basis_card(context: Context, args: list[str]) -> list[Reply]:
 
 async def pick_kind(context: Context, args: list[str]) -> list[Reply]:
     cell = _fee_cell(context)
-    member_id = _id_arg(args, 0)
+    member_id = button_id(args, 0)
     month = _not_future(context, cell, _month_arg(args[1] if len(args) > 1 else ""))
     await context.services.members.in_cell(cell.id, member_id)
     try:
@@ -430,17 +422,17 @@ async def pick_kind(context: Context, args: list[str]) -> list[Reply]:
             for number, name in REGION_NAMES.items()
         )
         return [Reply(context.t("fee.ask.region"), choices=choices)]
-    await _expect(
-        context, AMOUNT_FLOW, {"member": member_id, "month": _code(month), "kind": kind.value}
+    await context.expect_answer(
+        AMOUNT_FLOW, {"member": member_id, "month": _code(month), "kind": kind.value}
     )
     return [Reply(context.t(f"fee.ask.{kind.value}"), ask_text=True)]
 
 
 async def pick_region(context: Context, args: list[str]) -> list[Reply]:
     cell = _fee_cell(context)
-    member_id = _id_arg(args, 0)
+    member_id = button_id(args, 0)
     month = _not_future(context, cell, _month_arg(args[1] if len(args) > 1 else ""))
-    region = _id_arg(args, 2)
+    region = button_id(args, 2)
     retired = args[3] if len(args) > 3 else ""
     if region not in REGION_NAMES or retired not in ("0", "1"):
         raise UserError("error.stale_button")
@@ -492,14 +484,14 @@ async def _save_basis(
 
 async def pick_reduction(context: Context, args: list[str]) -> list[Reply]:
     cell = _fee_cell(context)
-    member_id = _id_arg(args, 0)
+    member_id = button_id(args, 0)
     month = _not_future(context, cell, _month_arg(args[1] if len(args) > 1 else ""))
-    percent = _id_arg(args, 2)
+    percent = button_id(args, 2)
     if percent not in REDUCTIONS:
         raise UserError("error.stale_button")
     await context.services.members.in_cell(cell.id, member_id)
-    await _expect(
-        context, REDUCTION_FLOW, {"member": member_id, "month": _code(month), "percent": percent}
+    await context.expect_answer(
+        REDUCTION_FLOW, {"member": member_id, "month": _code(month), "percent": percent}
     )
     return [Reply(context.t("fee.ask.until", month=_shown(month)), ask_text=True)]
 
@@ -529,15 +521,3 @@ async def reduction_answer(context: Context, data: dict[str, object]) -> list[Re
             choices=((Choice(context.t("fee.button.back"), f"{SHEET}:{_code(start)}"),),),
         )
     ]
-
-
-async def _expect(context: Context, flow: str, data: dict[str, object]) -> None:
-    inbound = context.inbound
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=flow,
-        data=data,
-        expires_at=context.now + ANSWER_TTL,
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers.context import Context, UserError
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.member_view import describe_member, role_label, status_label
 from storage.models import Member, MemberState, MemberStatus, Role
@@ -14,18 +14,12 @@ PAGE_SIZE = 25
 ROLE_CHOICES = (Role.DEPUTY, Role.COMMITTEE, Role.MEMBER)
 
 
-def _int_arg(args: list[str], position: int = 0) -> int:
-    if len(args) <= position or not args[position].isdigit():
-        raise UserError("error.stale_button")
-    return int(args[position])
-
-
 async def members_command(context: Context) -> list[Reply]:
     return await _members_page(context, 0)
 
 
 async def members_button(context: Context, args: list[str]) -> list[Reply]:
-    page = _int_arg(args) if args else 0
+    page = button_id(args) if args else 0
     return await _members_page(context, page, replace=context.inbound.choice is not None)
 
 
@@ -85,7 +79,7 @@ async def _members_page(context: Context, page: int, *, replace: bool = False) -
 async def member_card(context: Context, args: list[str]) -> list[Reply]:
     """The secretary's view of one member, with what can be changed."""
     cell = context.require_cell()
-    member = await context.services.members.in_cell(cell.id, _int_arg(args))
+    member = await context.services.members.in_cell(cell.id, button_id(args))
     return [await _card(context, member)]
 
 
@@ -106,7 +100,7 @@ async def _card(context: Context, member: Member) -> Reply:
 
 async def role_menu(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    member = await context.services.members.in_cell(cell.id, _int_arg(args))
+    member = await context.services.members.in_cell(cell.id, button_id(args))
     if member.role is Role.SECRETARY:
         raise UserError("card.secretary_role_fixed")
     buttons = tuple(
@@ -122,7 +116,7 @@ async def role_menu(context: Context, args: list[str]) -> list[Reply]:
 
 async def set_role(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    member_id = _int_arg(args)
+    member_id = button_id(args)
     if len(args) != 2 or args[1] not in {role.value for role in ROLE_CHOICES}:
         raise UserError("error.stale_button")
     member = await context.services.members.in_cell(cell.id, member_id)
@@ -148,7 +142,7 @@ async def set_role(context: Context, args: list[str]) -> list[Reply]:
 
 async def status_menu(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    member = await context.services.members.in_cell(cell.id, _int_arg(args))
+    member = await context.services.members.in_cell(cell.id, button_id(args))
     buttons = tuple(
         (Choice(status_label(context, status), f"ss:{member.id}:{status}"),)
         for status in MemberStatus
@@ -165,7 +159,7 @@ async def status_menu(context: Context, args: list[str]) -> list[Reply]:
 
 async def set_status(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    member_id = _int_arg(args)
+    member_id = button_id(args)
     if len(args) != 2 or args[1] not in {status.value for status in MemberStatus}:
         raise UserError("error.stale_button")
     updated = await context.services.members.update_fields(
@@ -191,7 +185,7 @@ async def set_status(context: Context, args: list[str]) -> list[Reply]:
 async def hand_over_ask(context: Context, args: list[str]) -> list[Reply]:
     """Handing the secretary role over is not undoable by the old secretary: confirm first."""
     cell = context.require_cell()
-    member = await context.services.members.in_cell(cell.id, _int_arg(args))
+    member = await context.services.members.in_cell(cell.id, button_id(args))
     if not member.linked or member.state is not MemberState.ACTIVE:
         raise UserError("card.hand_over_needs_account", name=member.full_name)
     choices = (
@@ -211,7 +205,7 @@ async def hand_over(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     successor = await context.services.members.hand_over_secretary(
         cell_id=cell.id,
-        new_secretary_id=_int_arg(args),
+        new_secretary_id=button_id(args),
         actor=context.audit_actor,
         now=context.now,
     )
@@ -226,7 +220,7 @@ async def hand_over(context: Context, args: list[str]) -> list[Reply]:
 
 async def set_auto_accept(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
-    enabled = _int_arg(args) == 1
+    enabled = button_id(args) == 1
     await context.services.cells.set_auto_accept(cell.id, enabled, context.audit_actor, context.now)
     key = "members.auto_enabled" if enabled else "members.auto_disabled"
     refreshed = replace(context, cell=replace(cell, auto_accept=enabled))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.context import Context, UserError
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Poll, Reply
 from handlers.study_import import MAX_QUESTION_CHARS, Question, parse_csv, parse_text
 from storage.documents import DocumentNotFound
@@ -40,7 +40,6 @@ DEADLINE_FLOW = "study_deadline"
 QUESTIONS_FLOW = "study_questions"
 ANSWER_TTL = timedelta(hours=1)
 MAX_TITLE = 200
-MAX_ID_DIGITS = 18
 MAX_FILE_BYTES = 512 * 1024
 LABEL_CHARS = 60
 MAX_POLL_QUESTION = MAX_QUESTION_CHARS
@@ -50,24 +49,6 @@ DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
 
 def _repo(context: Context) -> StudyRepository:
     return context.services.study
-
-
-def _id(args: list[str], position: int) -> int:
-    if len(args) <= position or not args[position].isdigit() or len(args[position]) > MAX_ID_DIGITS:
-        raise UserError("error.stale_button")
-    return int(args[position])
-
-
-async def _expect(context: Context, flow: str, data: dict[str, object]) -> None:
-    inbound = context.inbound
-    await context.services.pending.expect(
-        platform=inbound.platform,
-        chat_id=inbound.chat_id,
-        user_id=inbound.user_id,
-        flow=flow,
-        data=data,
-        expires_at=context.now + ANSWER_TTL,
-    )
 
 
 def _leader_unit(context: Context) -> OrgUnit:
@@ -172,15 +153,17 @@ async def new_campaign(context: Context, args: list[str]) -> list[Reply]:
         choices = [(Choice(doc.title[:LABEL_CHARS], f"{NEW}:{doc.id}"),) for doc in recent]
         choices.append((Choice(context.t("study.button.no_document"), f"{NEW}:0"),))
         return [Reply(context.t("study.new.pick_document"), choices=tuple(choices))]
-    document_id = _id(args, 0)
+    document_id = button_id(args, 0)
     if document_id:
         try:
             document = await context.services.documents.visible(unit.id, document_id)
         except DocumentNotFound as exc:
             raise UserError("document.error.not_found") from exc
-        await _expect(context, DEADLINE_FLOW, {"document": document_id, "title": document.title})
+        await context.expect_answer(
+            DEADLINE_FLOW, {"document": document_id, "title": document.title}, ttl=ANSWER_TTL
+        )
         return [Reply(context.t("study.ask.deadline", title=document.title), ask_text=True)]
-    await _expect(context, TITLE_FLOW, {})
+    await context.expect_answer(TITLE_FLOW, {}, ttl=ANSWER_TTL)
     return [Reply(context.t("study.ask.title"), ask_text=True)]
 
 
@@ -188,9 +171,9 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
     _leader_unit(context)
     title = " ".join(context.inbound.text.split())
     if not title or len(title) > MAX_TITLE:
-        await _expect(context, TITLE_FLOW, data)
+        await context.expect_answer(TITLE_FLOW, data, ttl=ANSWER_TTL)
         raise UserError("study.error.title", limit=MAX_TITLE)
-    await _expect(context, DEADLINE_FLOW, {"document": None, "title": title})
+    await context.expect_answer(DEADLINE_FLOW, {"document": None, "title": title}, ttl=ANSWER_TTL)
     return [Reply(context.t("study.ask.deadline", title=title), ask_text=True)]
 
 
@@ -207,7 +190,7 @@ def parse_deadline(text: str, zone: ZoneInfo) -> datetime:
 
 async def deadline_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     unit = _leader_unit(context)
-    await _expect(context, DEADLINE_FLOW, data)
+    await context.expect_answer(DEADLINE_FLOW, data, ttl=ANSWER_TTL)
     deadline = parse_deadline(context.inbound.text, ZoneInfo(unit.timezone))
     if deadline <= context.now:
         raise UserError("study.error.deadline_past")
@@ -220,7 +203,7 @@ async def deadline_answer(context: Context, data: dict[str, object]) -> list[Rep
         actor=context.audit_actor,
         now=context.now,
     )
-    await _expect(context, QUESTIONS_FLOW, {"campaign": campaign_id})
+    await context.expect_answer(QUESTIONS_FLOW, {"campaign": campaign_id}, ttl=ANSWER_TTL)
     return [Reply(context.t("study.ask.questions"), ask_text=True)]
 
 
@@ -229,7 +212,7 @@ async def questions_answer(context: Context, data: dict[str, object]) -> list[Re
     A mistake anywhere stores nothing from that message, and the bot keeps waiting."""
     unit = _leader_unit(context)
     campaign_id = int(str(data["campaign"]))
-    await _expect(context, QUESTIONS_FLOW, data)
+    await context.expect_answer(QUESTIONS_FLOW, data, ttl=ANSWER_TTL)
     attachment = context.inbound.attachment
     if attachment is not None:
         if attachment.size is not None and attachment.size > MAX_FILE_BYTES:
@@ -268,7 +251,7 @@ def _new(question: Question) -> NewQuestion:
 
 async def open_campaign(context: Context, args: list[str]) -> list[Reply]:
     unit = context.require_cell()
-    campaign_id = _id(args, 0)
+    campaign_id = button_id(args, 0)
     repo = _repo(context)
     try:
         campaign = await repo.get_own(unit.id, campaign_id)
@@ -336,7 +319,7 @@ async def take(context: Context, args: list[str]) -> list[Reply]:
     actor = context.require_actor()
     try:
         campaign, question, number = await _repo(context).next_question(
-            cell.id, _id(args, 0), actor.id, context.now
+            cell.id, button_id(args, 0), actor.id, context.now
         )
     except CampaignNotFound as exc:
         raise UserError("study.error.not_found") from exc
@@ -350,15 +333,15 @@ async def take(context: Context, args: list[str]) -> list[Reply]:
 async def answer(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     actor = context.require_actor()
-    campaign_id = _id(args, 0)
+    campaign_id = button_id(args, 0)
     repo = _repo(context)
     try:
         result = await repo.answer(
             cell_id=cell.id,
             campaign_id=campaign_id,
-            question_id=_id(args, 1),
+            question_id=button_id(args, 1),
             member_id=actor.id,
-            chosen=_id(args, 2),
+            chosen=button_id(args, 2),
             actor=context.audit_actor,
             now=context.now,
         )
@@ -390,7 +373,7 @@ async def answer(context: Context, args: list[str]) -> list[Reply]:
 async def summary(context: Context, args: list[str]) -> list[Reply]:
     unit = context.require_cell()
     try:
-        found = await _repo(context).summary(unit, _id(args, 0))
+        found = await _repo(context).summary(unit, button_id(args, 0))
     except CampaignNotFound as exc:
         raise UserError("study.error.not_found") from exc
     return [Reply(summary_text(context, found))]
