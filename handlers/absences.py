@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError, button_id
-from handlers.core import Choice, Platform, Reply
+from handlers.core import Choice, Reply, private_reply
 from storage.absences import (
     WITHDRAWABLE,
     Absence,
@@ -149,7 +149,7 @@ async def flag_replies(context: Context, cell: OrgUnit, meeting_id: int) -> list
             )
     lines.append(context.t("absence.flag.footer"))
     accounts = await context.services.links.secretary_accounts(cell.id, context.inbound.platform)
-    return [_private("\n".join(lines), where, account) for where, account in accounts]
+    return [private_reply("\n".join(lines), where, account) for where, account in accounts]
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -210,15 +210,9 @@ async def _refuse_if_asked(context: Context, cell: OrgUnit, meeting_id: int) -> 
 async def _other_leaders(context: Context, cell: OrgUnit) -> list[tuple[str, str]]:
     """Leaders' (platform, account), without the one acting: nobody decides their own
     request. A leader may use the other platform than the member (one cell, two apps)."""
-    accounts = await _repo(context).leader_accounts(cell.id, context.inbound.platform)
+    accounts = await context.services.links.leader_accounts(cell.id, context.inbound.platform)
     me = context.actor.id if context.actor else None
     return [account for account, member_id in accounts.items() if member_id != me]
-
-
-def _private(
-    text: str, platform: str, account: str, choices: tuple[tuple[Choice, ...], ...] = ()
-) -> Reply:
-    return Reply(text, choices=choices, chat_id=account, platform=Platform(platform))
 
 
 def _leader_card(context: Context, cell: OrgUnit, absence: Absence) -> str:
@@ -464,7 +458,7 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
     replies = [Reply(context.t(key, title=absence.meeting.title, when=when), replace=True)]
     card = _leader_card(context, cell, absence)
     buttons = _decide_buttons(context, absence)
-    replies += [_private(card, where, account, buttons) for where, account in leaders]
+    replies += [private_reply(card, where, account, buttons) for where, account in leaders]
     return replies
 
 
@@ -514,7 +508,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
     accounts = await context.services.links.member_accounts(
         absence.member_id, context.inbound.platform
     )
-    replies += [_private(told, where, account) for where, account in accounts]
+    replies += [private_reply(told, where, account) for where, account in accounts]
     return replies
 
 
@@ -544,7 +538,7 @@ async def withdraw(context: Context, args: list[str]) -> list[Reply]:
     replies = [Reply(context.t("absence.withdrawn", title=title, when=when), replace=True)]
     note = context.t("absence.withdrawn_leader", name=actor.full_name, title=title, when=when)
     leaders = await _other_leaders(context, cell)
-    replies += [_private(note, where, account) for where, account in leaders]
+    replies += [private_reply(note, where, account) for where, account in leaders]
     return replies
 
 

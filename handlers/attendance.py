@@ -20,7 +20,7 @@ from babel.numbers import format_percent
 
 from handlers import absences
 from handlers.context import MAX_ID_DIGITS, Context, UserError, button_id
-from handlers.core import Choice, Platform, Reply
+from handlers.core import Choice, Platform, Reply, private_reply
 from handlers.feedback import minutes_section
 from handlers.i18n import Texts
 from storage.attendance import (
@@ -592,10 +592,13 @@ async def close_checkin(context: Context, args: list[str]) -> list[Reply]:
     replies += [
         Reply(announcement, chat_id=chat_id, platform=platform) for chat_id, platform in groups
     ]
-    recipients = [inbound.user_id]
-    recipients += await repo.secretary_accounts(cell.id, inbound.platform)
+    # The leader who closed, and the secretary on whichever platform they use.
+    recipients = [(str(inbound.platform), inbound.user_id)]
+    recipients += await context.services.links.secretary_accounts(cell.id, inbound.platform)
     draft = _minutes_reply_text(context, meeting)
-    replies += [Reply(draft, chat_id=user_id) for user_id in dict.fromkeys(recipients)]
+    replies += [
+        private_reply(draft, platform, account) for platform, account in dict.fromkeys(recipients)
+    ]
     # Repeated absences: a private word to the secretary, never to the group.
     replies += await absences.flag_replies(context, cell, meeting.id)
     return replies

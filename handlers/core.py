@@ -129,6 +129,14 @@ class Reply:
     poll: Poll | None = None
 
 
+def private_reply(
+    text: str, platform: str, account: str, choices: tuple[tuple[Choice, ...], ...] = ()
+) -> Reply:
+    """A message to one person's own chat on the platform that account lives on (a cell may
+    meet on Telegram and Zalo, and its people use either)."""
+    return Reply(text, choices=choices, chat_id=account, platform=Platform(platform))
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Split ``text`` into chunks of at most ``limit`` characters, preferring paragraph breaks,
     then line breaks, then spaces; a single over-long word is cut hard."""

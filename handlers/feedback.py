@@ -16,7 +16,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.context import MAX_ID_DIGITS, Context, UserError, button_id
-from handlers.core import Choice, Platform, Reply
+from handlers.core import Choice, Reply, private_reply
 from handlers.i18n import Texts
 from storage.feedback import (
     MAX_NOTE,
@@ -209,19 +209,12 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
         text=item.text,
     )
     open_card = ((Choice(context.t("feedback.button.open"), f"{ITEM}:{item.id}"),),)
-    for platform, account in await _repo(context).leader_accounts(
+    for platform, account in await context.services.links.leader_accounts(
         cell.id, context.inbound.platform
     ):
         if (platform, account) != (context.inbound.platform, context.inbound.user_id):
-            replies.append(_private(notice, platform, account, open_card))
+            replies.append(private_reply(notice, platform, account, open_card))
     return replies
-
-
-def _private(
-    text: str, platform: str, account: str, choices: tuple[tuple[Choice, ...], ...] = ()
-) -> Reply:
-    """A private message to ``account`` on its own platform (a cell may use two)."""
-    return Reply(text, chat_id=account, choices=choices, platform=Platform(platform))
 
 
 async def my_items(context: Context, _args: list[str]) -> list[Reply]:
@@ -443,7 +436,6 @@ async def _tell_others(
 ) -> list[Reply]:
     """A named member hears of every step; the committee office of a forwarded item; the
     cell's leaders of what the office did with theirs."""
-    repo = _repo(context)
     platform = context.inbound.platform
     replies: list[Reply] = []
     if item.member_id is not None:
@@ -456,7 +448,7 @@ async def _tell_others(
         for where, account in await context.services.links.member_accounts(
             item.member_id, platform
         ):
-            replies.append(_private(text, where, account))
+            replies.append(private_reply(text, where, account))
     cell = await context.services.cells.get(item.cell_id)
     if to is FeedbackStatus.FORWARDED and cell is not None and cell.parent_id is not None:
         text = context.t(
@@ -467,8 +459,10 @@ async def _tell_others(
             note=note,
         )
         open_card = ((Choice(context.t("feedback.button.open"), f"{ITEM}:{item.id}"),),)
-        for where, account in await repo.leader_accounts(cell.parent_id, platform):
-            replies.append(_private(text, where, account, open_card))
+        for where, account in await context.services.links.leader_accounts(
+            cell.parent_id, platform
+        ):
+            replies.append(private_reply(text, where, account, open_card))
     if context.is_office:
         text = context.t(
             "feedback.notify_cell",
@@ -476,8 +470,8 @@ async def _tell_others(
             status=_status_label(context, to),
             note=note,
         )
-        for where, account in await repo.leader_accounts(item.cell_id, platform):
-            replies.append(_private(text, where, account))
+        for where, account in await context.services.links.leader_accounts(item.cell_id, platform):
+            replies.append(private_reply(text, where, account))
     me = (platform, context.inbound.user_id)
     return [reply for reply in replies if (reply.platform, reply.chat_id) != me]
 

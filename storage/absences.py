@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import StorageConflict
-from storage.linking import one_account_each
 from storage.models import (
     AbsenceReason,
     AbsenceStatus,
@@ -26,9 +25,8 @@ from storage.models import (
     MeetingStatus,
     MemberState,
     MemberStatus,
-    Role,
 )
-from storage.schema import absences, attendance, identities, meetings, members
+from storage.schema import absences, attendance, meetings, members
 
 # A request may still be made (marked late) for a meeting that started this long ago and
 # whose check-in has not closed: the same window check-in itself uses.
@@ -269,24 +267,6 @@ class AbsenceRepository:
         )
         async with reading(self._engine).connect() as connection:
             return [_absence(row) for row in (await connection.execute(query)).mappings()]
-
-    async def leader_accounts(self, cell_id: int, platform: str) -> dict[tuple[str, str], int]:
-        """The secretary's and deputies' (platform, account) → their member ids: one account
-        each, on ``platform`` when they use it, else on their other one."""
-        query = (
-            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
-            .join(members, members.c.id == identities.c.member_id)
-            .where(
-                members.c.org_unit_id == cell_id,
-                members.c.role.in_((Role.SECRETARY, Role.DEPUTY)),
-                members.c.state == MemberState.ACTIVE,
-            )
-            .order_by(members.c.role.desc(), identities.c.id)
-        )
-        async with reading(self._engine).connect() as connection:
-            rows = (await connection.execute(query)).all()
-        owners = {(str(p), str(a)): int(m) for m, p, a in rows}
-        return {account: owners[account] for account in one_account_each(rows, platform)}
 
     async def history(
         self, cell_id: int, limit: int = 100

@@ -30,7 +30,7 @@ from storage.models import (
     MemberStatus,
     Role,
 )
-from storage.schema import attendance, identities, meetings, members
+from storage.schema import attendance, meetings, members
 
 # Check-in is for the meeting happening now: one that started up to 6 hours ago or starts
 # within the next 2 hours (people gather early; long meetings run late).
@@ -189,22 +189,6 @@ class AttendanceRepository:
         async with reading(self._engine).connect() as connection:
             row = (await connection.execute(query)).mappings().first()
         return _meeting(row) if row else None
-
-    async def secretary_accounts(self, cell_id: int, platform: str) -> list[str]:
-        """The secretary's user ids on ``platform`` (on Telegram, also their private chat)."""
-        query = (
-            select(identities.c.external_user_id)
-            .join(members, members.c.id == identities.c.member_id)
-            .where(
-                members.c.org_unit_id == cell_id,
-                members.c.role == Role.SECRETARY,
-                members.c.state == MemberState.ACTIVE,
-                identities.c.platform == platform,
-            )
-            .order_by(identities.c.id)
-        )
-        async with reading(self._engine).connect() as connection:
-            return [str(value) for value in (await connection.execute(query)).scalars()]
 
     # --- changing ------------------------------------------------------------------------
 

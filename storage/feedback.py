@@ -22,9 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import StorageConflict
-from storage.linking import one_account_each
-from storage.models import FeedbackKind, FeedbackStatus, MemberState, OrgKind, Role
-from storage.schema import feedback, feedback_events, identities, meetings, members, org_units
+from storage.models import FeedbackKind, FeedbackStatus, OrgKind
+from storage.schema import feedback, feedback_events, meetings, members, org_units
 
 MAX_TEXT = 3000  # a member's item; the dispatcher already refuses anything over 4,096
 MAX_NOTE = 1000  # a leader's answer or note at each step
@@ -349,23 +348,6 @@ class FeedbackRepository:
             forwarded=steps.get(FeedbackStatus.FORWARDED, 0),
             still_open=int(still_open),
         )
-
-    async def leader_accounts(self, unit_id: int, platform: str) -> list[tuple[str, str]]:
-        """(platform, account) of the unit's secretary and deputy (for a committee: its office
-        staff), to tell them privately of new or forwarded items: one each, on ``platform``
-        when they use it, else on the other one (a cell may live on Telegram and Zalo)."""
-        query = (
-            select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
-            .join(members, members.c.id == identities.c.member_id)
-            .where(
-                members.c.org_unit_id == unit_id,
-                members.c.role.in_((Role.SECRETARY, Role.DEPUTY)),
-                members.c.state == MemberState.ACTIVE,
-            )
-            .order_by(members.c.role.desc(), identities.c.id)
-        )
-        async with reading(self._engine).connect() as connection:
-            return one_account_each((await connection.execute(query)).all(), platform)
 
     # --- helpers ------------------------------------------------------------------------
 

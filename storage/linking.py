@@ -161,18 +161,31 @@ class LinkRepository:
     async def secretary_accounts(self, cell_id: int, prefer: str) -> list[tuple[str, str]]:
         """(platform, account) of the cell's secretary, one per person: on ``prefer`` when
         they use it there, else on their other platform."""
+        return list(await self._accounts_of_roles(cell_id, (Role.SECRETARY,), prefer))
+
+    async def leader_accounts(self, unit_id: int, prefer: str) -> dict[tuple[str, str], int]:
+        """(platform, account) → member id of the unit's secretary and deputies (for a
+        committee: its office staff), one account each, chosen as ``secretary_accounts``
+        chooses."""
+        return await self._accounts_of_roles(unit_id, (Role.SECRETARY, Role.DEPUTY), prefer)
+
+    async def _accounts_of_roles(
+        self, unit_id: int, roles: tuple[Role, ...], prefer: str
+    ) -> dict[tuple[str, str], int]:
         query = (
             select(identities.c.member_id, identities.c.platform, identities.c.external_user_id)
             .join(members, members.c.id == identities.c.member_id)
             .where(
-                members.c.org_unit_id == cell_id,
-                members.c.role == Role.SECRETARY,
+                members.c.org_unit_id == unit_id,
+                members.c.role.in_(roles),
                 members.c.state == MemberState.ACTIVE,
             )
-            .order_by(identities.c.id)
+            .order_by(members.c.role.desc(), identities.c.id)
         )
         async with reading(self._engine).connect() as connection:
-            return one_account_each((await connection.execute(query)).all(), prefer)
+            rows = (await connection.execute(query)).all()
+        owners = {(str(p), str(a)): int(m) for m, p, a in rows}
+        return {account: owners[account] for account in one_account_each(rows, prefer)}
 
     async def platforms_of(self, member_id: int) -> list[str]:
         async with reading(self._engine).connect() as connection:

@@ -22,6 +22,7 @@ from scheduler.clock import ManualClock
 from storage.absences import AbsenceExists, AbsenceSettled, ExpectedMember, PastMeeting
 from storage.audit import Actor
 from storage.crypto import FieldCipher
+from storage.linking import LinkRepository
 from storage.models import AbsenceReason, AbsenceStatus, AttendanceState, Role
 from storage.schema import absences, attendance, audit_log, meetings
 from tests.conftest import START
@@ -596,7 +597,7 @@ async def test_storage_request_decide_withdraw_on_each_engine(
     assert await mark_of(engine, opened.id, member) is None
     past, expected = await repo.history(cell.cell_id)
     assert past == [] and {m.full_name for m in expected} >= {"Lê Văn Nam", "Trần Thị Hoa"}
-    leaders = await repo.leader_accounts(cell.cell_id, "telegram")
+    leaders = await LinkRepository(engine).leader_accounts(cell.cell_id, "telegram")
     assert set(leaders) == {
         ("telegram", cell.secretary.user_id),
         ("telegram", cell.deputy.user_id),
