@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Execution option naming a connection that only reads (see ``reading``).
 READ_ONLY = "chibo_read_only"
+_READERS: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -60,8 +62,12 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 def reading(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine and pool, for connections that only read."""
-    return engine.execution_options(**{READ_ONLY: True})
+    """The same engine and pool, for connections that only read. Made once per engine: every
+    repository read asks for it, and building it costs more than the lookup."""
+    reader = _READERS.get(engine)
+    if reader is None:
+        reader = _READERS[engine] = engine.execution_options(**{READ_ONLY: True})
+    return reader
 
 
 def alembic_config() -> Config:
