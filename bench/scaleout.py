@@ -17,34 +17,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
-
 from bench.common import ROOT, publish, table
+from bench.seed import fresh_database
 from bot.playground.bot_api import FakeBotApi
-from storage.db import create_engine, migrate
+from storage.db import migrate
 from storage.outbox import NewOutboxRow, enqueue
 
 GROUPS = 100
-
-
-async def _fresh_database(admin_url: str) -> str:
-    name = f"chibo_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def _drop_database(admin_url: str, url: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    await admin.dispose()
 
 
 def _worker(api: FakeBotApi, url: str, name: str) -> subprocess.Popen[bytes]:
@@ -79,9 +61,7 @@ async def _drain(admin_url: str, workers: int, count: int) -> tuple[float, int, 
     async with FakeBotApi() as api:
         owner = await api.add_user("Bí thư")
         groups = [await api.add_group(f"Chi bộ {n}", admins=[owner]) for n in range(GROUPS)]
-        url = await _fresh_database(admin_url)
-        try:
-            engine = create_engine(url)
+        async with fresh_database(admin_url) as (url, engine):
             await migrate(engine)
             now = datetime.now(UTC)
             rows = [
@@ -112,8 +92,6 @@ async def _drain(admin_url: str, workers: int, count: int) -> tuple[float, int, 
                     process.send_signal(signal.SIGTERM)
                 for process in processes:
                     process.wait(timeout=30)
-        finally:
-            await _drop_database(admin_url, url)
         texts = Counter(message.text for message in api.sent)
         duplicates = sum(n - 1 for n in texts.values() if n > 1)
         lost = count - len(texts)
