@@ -11,9 +11,6 @@ from typing import Literal, cast
 
 from telegram import (
     Bot,
-    ForceReply,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
     MessageEntity,
     ReplyParameters,
@@ -25,7 +22,8 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.relay import PlatformSenders
-from handlers.core import Attachment, ChatKind, Inbound, Platform, Poll, Reply, split_text
+from bot.telegram_render import keyboard, send_reply
+from handlers.core import Attachment, ChatKind, Inbound, Platform, Poll, Reply
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 
@@ -136,29 +134,6 @@ def to_inbound(update: Update, bot: Bot) -> Inbound | None:
     return replace(base, text=text, reply_to_bot=reply_to_bot)
 
 
-async def send_shared_file(
-    bot: Bot, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None
-) -> bool:
-    """Re-send ``reply.shared_file`` by its id, with the text as caption and the buttons under
-    it when the text fits a caption. Returns whether the text went with the file."""
-    shared = reply.shared_file
-    if shared is None:
-        return False
-    fits = len(reply.text) <= MessageLimit.CAPTION_LENGTH
-    caption = reply.text if fits and reply.text else None
-    keyboard = markup if fits else None
-    protect = reply.protect_content or None
-    if shared.is_photo:
-        await bot.send_photo(
-            chat_id, shared.file_id, caption=caption, reply_markup=keyboard, protect_content=protect
-        )
-    else:
-        await bot.send_document(
-            chat_id, shared.file_id, caption=caption, reply_markup=keyboard, protect_content=protect
-        )
-    return fits
-
-
 # The Bot API numbers quiz options 0 to 11 (study questions have at most ten).
 QuizOption = Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 
@@ -249,7 +224,8 @@ class TelegramAdapter:
     async def _edit(self, message: Message, reply: Reply) -> None:
         try:
             await message.edit_text(
-                reply.text[: MessageLimit.MAX_TEXT_LENGTH], reply_markup=self._keyboard(reply, None)
+                reply.text[: MessageLimit.MAX_TEXT_LENGTH],
+                reply_markup=keyboard(reply, None, self._texts),
             )
         except BadRequest as error:
             if "not modified" not in str(error).lower():
@@ -267,41 +243,15 @@ class TelegramAdapter:
             logger.info("chat %s does not accept messages from the bot", chat_id)
 
     async def _send_to(self, bot: Bot, update: Update, chat_id: str, reply: Reply) -> None:
-        origin = update.effective_chat
-        same_chat = origin is not None and chat_id == str(origin.id)
         if reply.poll is not None:
             await self._send_poll(bot, chat_id, reply.poll)
             return
-        if reply.file is not None:
-            await bot.send_document(
-                chat_id,
-                document=reply.file.content,
-                filename=reply.file.file_name,
-                caption=reply.file.caption or None,
-            )
-        if await send_shared_file(bot, chat_id, reply, self._keyboard(reply, bot.username)):
-            return
-        chunks = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
-        for position, chunk in enumerate(chunks):
-            last = position == len(chunks) - 1
-            markup: InlineKeyboardMarkup | ForceReply | None = None
-            reply_to: ReplyParameters | None = None
-            if last and reply.ask_text:
-                # selective: in a group only the person asked gets the reply box.
-                markup = ForceReply(selective=True)
-                if same_chat and update.effective_message is not None:
-                    reply_to = ReplyParameters(
-                        update.effective_message.message_id, allow_sending_without_reply=True
-                    )
-            elif last:
-                markup = self._keyboard(reply, bot.username)
-            await bot.send_message(
-                chat_id,
-                chunk,
-                reply_markup=markup,
-                reply_parameters=reply_to,
-                protect_content=reply.protect_content or None,
-            )
+        origin, asked = update.effective_chat, update.effective_message
+        answering = None
+        if reply.ask_text and origin is not None and chat_id == str(origin.id) and asked:
+            answering = ReplyParameters(asked.message_id, allow_sending_without_reply=True)
+        markup = keyboard(reply, bot.username, self._texts)
+        await send_reply(bot, chat_id, reply, markup, answering=answering)
 
     async def _send_poll(self, bot: Bot, chat_id: str, poll: Poll) -> None:
         message = await bot.send_poll(
@@ -317,13 +267,3 @@ class TelegramAdapter:
             self._polls[message.poll.id] = (poll.data, chat_id)
             if len(self._polls) > OPEN_POLLS:
                 self._polls.popitem(last=False)
-
-    def _keyboard(self, reply: Reply, bot_username: str | None) -> InlineKeyboardMarkup | None:
-        rows = [
-            [InlineKeyboardButton(choice.label, callback_data=choice.data) for choice in row]
-            for row in reply.choices
-        ]
-        if reply.continue_privately and bot_username:
-            link = f"https://t.me/{bot_username}?start={reply.continue_privately}"
-            rows.append([InlineKeyboardButton(self._texts("button.open_private"), url=link)])
-        return InlineKeyboardMarkup(rows) if rows else None

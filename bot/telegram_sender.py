@@ -16,12 +16,11 @@ import math
 import warnings
 from datetime import timedelta
 
-from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.constants import MessageLimit
+from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
-from bot.telegram import send_shared_file
-from handlers.core import Platform, Reply, split_text
+from bot.telegram_render import keyboard, send_reply
+from handlers.core import Platform, Reply
 from handlers.i18n import Texts
 from scheduler.dispatcher import ChatUnavailable, RetryLater
 
@@ -90,34 +89,7 @@ class TelegramSender:
         return target
 
     async def _send_parts(self, target: int | str, reply: Reply) -> None:
-        if reply.file is not None:
-            await self._bot.send_document(
-                target,
-                document=reply.file.content,
-                filename=reply.file.file_name,
-                caption=reply.file.caption or None,
-            )
-        if await send_shared_file(self._bot, target, reply, self._keyboard(reply)):
-            return
-        if not reply.text.strip():
-            return
-        chunks = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
-        for position, chunk in enumerate(chunks):
-            markup: InlineKeyboardMarkup | ForceReply | None = None
-            if position == len(chunks) - 1:
-                markup = ForceReply(selective=True) if reply.ask_text else self._keyboard(reply)
-            await self._bot.send_message(
-                target, chunk, reply_markup=markup, protect_content=reply.protect_content or None
-            )
-
-    def _keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:
-        rows = [
-            [InlineKeyboardButton(choice.label, callback_data=choice.data) for choice in row]
-            for row in reply.choices
-        ]
-        if reply.continue_privately:
-            if self._texts is None:
-                raise ValueError("a 'continue privately' button needs TelegramSender(texts=...)")
-            link = f"https://t.me/{self._bot.username}?start={reply.continue_privately}"
-            rows.append([InlineKeyboardButton(self._texts("button.open_private"), url=link)])
-        return InlineKeyboardMarkup(rows) if rows else None
+        if reply.continue_privately and self._texts is None:
+            raise ValueError("a 'continue privately' button needs TelegramSender(texts=...)")
+        markup = keyboard(reply, self._bot.username, self._texts or Texts("vi"))
+        await send_reply(self._bot, target, reply, markup)
