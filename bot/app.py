@@ -101,7 +101,10 @@ class Runtime:
     dispatcher: Dispatcher | None = None
 
     async def open(self) -> Services:
-        engine = create_engine(self.settings.database_url)
+        # One connection per update handled at once, and a few for the outbox and the jobs.
+        engine = create_engine(
+            self.settings.database_url, connections=self.settings.concurrent_updates + 4
+        )
         await migrate(engine)
         cipher = FieldCipher([key.get_secret_value() for key in self.settings.data_keys])
         services = Services(

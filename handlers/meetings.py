@@ -365,29 +365,35 @@ async def decide_draft(context: Context, args: list[str]) -> list[Reply]:
 
 
 async def list_command(context: Context) -> list[Reply]:
-    """/hop: the next meetings with everything a member needs; leaders get edit buttons."""
+    """/hop: the next meetings with everything a member needs. Members get them in one message
+    (one send each: /hop is the command a whole cell sends before a meeting); leaders get one
+    message per meeting, so that its edit and cancel buttons sit under it."""
     cell = context.require_cell()
     coming = await context.services.meetings.upcoming(cell.id, context.now, limit=3)
     if not coming:
         return [Reply(context.t("meeting.none_upcoming"))]
     texts = context.services.texts
-    leads = context.actor is not None and context.actor.leads
-    replies = []
     titles = await context.services.documents.titles_for_meetings([m.id for m in coming])
+    described = []
     for meeting in coming:
         text = describe(texts, meeting.details, _zone(cell), titles[meeting.id])
         if meeting.series_id is not None:
             text += "\n" + context.t("meeting.line.series")
-        choices: tuple[tuple[Choice, ...], ...] = ()
-        if leads:
-            choices = (
+        described.append(text)
+    if context.actor is None or not context.actor.leads:
+        return [Reply("\n\n".join(described))]
+    return [
+        Reply(
+            text,
+            choices=(
                 (
                     Choice(context.t("meeting.button.edit"), f"me:{meeting.id}"),
                     Choice(context.t("meeting.button.cancel"), f"mx:{meeting.id}"),
                 ),
-            )
-        replies.append(Reply(text, choices=choices))
-    return replies
+            ),
+        )
+        for meeting, text in zip(coming, described, strict=True)
+    ]
 
 
 # --- editing and cancelling ----------------------------------------------------------------

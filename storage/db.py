@@ -26,8 +26,16 @@ def _sqlite_file(url: str) -> Path | None:
     return None if raw in ("", ":memory:") else Path(raw)
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An async engine for ``url``; for SQLite the folder of the file is created if missing."""
+def create_engine(url: str, *, connections: int | None = None, **options: Any) -> AsyncEngine:
+    """An async engine for ``url``; for SQLite the folder of the file is created if missing.
+
+    ``connections`` keeps that many connections open in the pool. The default pool keeps 5
+    and closes every connection beyond them when it is returned, so a bot handling more
+    updates at once than that opened and closed a connection (for SQLite, a thread and its
+    pragmas) on nearly every update."""
+    in_memory = url.startswith("sqlite") and _sqlite_file(url) is None
+    if connections is not None and not in_memory:  # in memory: one connection, nothing to size
+        options = {"pool_size": connections, "max_overflow": connections, **options}
     if url.startswith("sqlite"):
         path = _sqlite_file(url)
         if path is not None:

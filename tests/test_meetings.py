@@ -127,6 +127,25 @@ async def test_members_cannot_schedule(harness: Harness, sqlite_engine: AsyncEng
     assert await _count(sqlite_engine, meetings) == 0
 
 
+async def test_members_get_every_coming_meeting_in_one_message(harness: Harness) -> None:
+    secretary = await _secretary(harness)
+    listing = await harness.say(secretary, "/dangvien")
+    await harness.tap(secretary, buttons_of(listing)[vi("members.auto_off")])
+    member = harness.person("Lê Văn Nam")
+    await harness.say(member, "/thamgia", group=GROUP)
+    await _schedule(harness, secretary, "15/12 19:30 Hội trường")
+    await _schedule(harness, secretary, "20/12 08:00 Nhà văn hóa")
+
+    [seen] = await harness.say(member, "/hop", group=GROUP)
+    assert "19:30, Thứ Ba 15/12/2026" in seen.text and "08:00, Chủ Nhật 20/12/2026" in seen.text
+    assert seen.text.index("15/12/2026") < seen.text.index("20/12/2026")
+    assert not seen.choices
+    # Leaders get one message a meeting, each with the buttons that change it.
+    led = await harness.say(secretary, "/hop", group=GROUP)
+    assert len(led) == 2 and all(reply.choices for reply in led)
+    assert "15/12/2026" in led[0].text and "20/12/2026" in led[1].text
+
+
 async def test_guided_flow_with_buttons(harness: Harness, sqlite_engine: AsyncEngine) -> None:
     secretary = await _secretary(harness)
     days = await harness.say(secretary, "/lichhop")
