@@ -22,6 +22,11 @@ class Actor:
     member_id: int | None = None
 
 
+# Built once: every write in the bot records an entry, and building the statement each time
+# cost more than sending it.
+_INSERT_ENTRY = insert(audit_log)
+
+
 async def record(
     connection: AsyncConnection,
     *,
@@ -33,15 +38,16 @@ async def record(
     details: Mapping[str, object] | None = None,
 ) -> None:
     await connection.execute(
-        insert(audit_log).values(
-            at=at,
-            org_unit_id=org_unit_id,
-            actor_member_id=actor.member_id,
-            actor=actor.label,
-            action=action,
-            target=target,
-            details=dict(details or {}),
-        )
+        _INSERT_ENTRY,
+        {
+            "at": at,
+            "org_unit_id": org_unit_id,
+            "actor_member_id": actor.member_id,
+            "actor": actor.label,
+            "action": action,
+            "target": target,
+            "details": dict(details or {}),
+        },
     )
 
 

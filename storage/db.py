@@ -5,6 +5,9 @@ SQLite runs in WAL mode with foreign keys on; every connection gets the same pra
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -13,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Execution option naming a connection that only reads (see ``reading``).
@@ -40,7 +43,7 @@ def create_engine(url: str, *, connections: int | None = None, **options: Any) -
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, **options)
+        engine = OneWriterEngine(create_async_engine(url, **options).sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINTs; take control
         # of it as SQLAlchemy's documentation recommends, beginning IMMEDIATE so that a writer
@@ -48,6 +51,29 @@ def create_engine(url: str, *, connections: int | None = None, **options: Any) -
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **options)
+
+
+class OneWriterEngine(AsyncEngine):
+    """SQLite lets one connection write at a time. Writers of this process queue here for
+    their turn instead of in SQLite's busy handler, which sleeps and polls (1, 2, 5 … 100 ms
+    between tries): under a burst of check-ins that sleeping, not the writes, was the wait.
+    Other processes (the CLI, extra outbox workers) still meet at SQLite's lock."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # One lock per event loop: an asyncio.Lock belongs to the loop it first waits on.
+        self._writers: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            WeakKeyDictionary()
+        )
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        loop = asyncio.get_running_loop()
+        writers = self._writers.get(loop)
+        if writers is None:
+            writers = self._writers[loop] = asyncio.Lock()
+        async with writers, super().begin() as connection:
+            yield connection
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
