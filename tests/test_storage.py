@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +16,7 @@ from scheduler.clock import ManualClock
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher, PersonalDataKeyMissing, PersonalDataUnreadable
+from storage.db import create_engine
 from storage.errors import (
     AlreadyRegistered,
     ChatAlreadyLinked,
@@ -64,6 +67,34 @@ async def test_schema_uses_wal_and_foreign_keys_on_sqlite(sqlite_engine: AsyncEn
         mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
         keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one()
     assert (mode, keys) == ("wal", 1)
+
+
+async def test_writers_of_one_process_take_turns_without_sqlite_busy_waits(
+    tmp_path: Path,
+) -> None:
+    # With SQLite's own busy wait switched off, a second writer that reached SQLite while
+    # another held the lock would fail at once ("database is locked"): none may.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
+    event.listen(
+        engine.sync_engine,
+        "connect",
+        lambda connection, _record: connection.execute("PRAGMA busy_timeout=0"),
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE marks (n INTEGER)"))
+
+        async def write(n: int) -> None:
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO marks VALUES (:n)"), {"n": n})
+                await asyncio.sleep(0)  # let the other writers try their luck meanwhile
+
+        await asyncio.gather(*(write(n) for n in range(40)))
+        async with engine.connect() as connection:
+            count = (await connection.execute(text("SELECT count(*) FROM marks"))).scalar_one()
+        assert count == 40
+    finally:
+        await engine.dispose()
 
 
 async def test_found_cell_links_chat_and_makes_founder_secretary(
