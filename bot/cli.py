@@ -61,7 +61,7 @@ def _run(settings: Settings) -> int:
         return asyncio.run(_run_zalo(settings))
     from bot.app import build_bot
 
-    bot = build_bot(settings)
+    bot = build_bot(settings, own_process=True)
     if settings.webhook_url:
         bot.application.run_webhook(
             listen=settings.webhook_listen,
@@ -78,13 +78,14 @@ def _run(settings: Settings) -> int:
 
 
 async def _run_zalo(settings: Settings) -> int:
-    from bot.app import running_zalo
+    from bot.app import running_zalo, settle_heap
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with running_zalo(settings):
+        settle_heap()
         await stop.wait()
     return 0
 
