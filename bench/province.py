@@ -3,35 +3,49 @@ documents and reads, then the bot (`chibo run` as a child process, against the l
 API) started on it and used at 50 updates a second.
 
     .venv/bin/python -m bench.province [--cells 9600] [--members-per-cell 25]
-        [--database sqlite|postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
+        [--database sqlite|postgresql+asyncpg://postgres@127.0.0.1:5432/postgres] [--keep NAME]
 
 Prints the database size, start-up time (target < 5 s), resident memory after start-up
 (target < 300 MB), and p50/p99 handling latency of /hop and check-in under 50 updates/s
 (target p99 < 50 ms). Reports (issue 5) are measured once they exist.
+
+``--keep NAME`` seeds once into a database kept under that name and reuses it on later runs with
+the same name: what a run of the bot changed is undone and the upcoming meetings are moved to
+the same distance from now, so the bot starts on it as on a fresh one. For iterating only: past
+meetings stay where the seeding put them, so publish figures from a fresh database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import ROOT, percentile, publish, table
-from bench.seed import bulk, fresh_database, meeting_row, seed_cells, sync_sequences
+from bench.seed import (
+    bulk,
+    fresh_database,
+    kept_database,
+    meeting_row,
+    seed_cells,
+    sync_sequences,
+)
 from bot.playground.bot_api import FakeBotApi, FakeBotApiTimeout, FakeChat, FakeUser
 from storage.cells import CellRepository
 from storage.db import migrate
@@ -44,6 +58,7 @@ from storage.schema import (
     meetings,
     members,
     org_units,
+    outbox,
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -183,6 +198,76 @@ async def _seed(engine: AsyncEngine, cells: int, size: int, live: Population) ->
     return counts
 
 
+@dataclass(frozen=True)
+class Seeded:
+    counts: dict[str, int]
+    seconds: float | None  # None: a kept database, reused
+    data_key: str  # CHIBO_DATA_KEYS for the bot: a kept database keeps its key
+
+
+def _kept(record: Path | None) -> dict[str, Any] | None:
+    return json.loads(record.read_text()) if record is not None and record.exists() else None
+
+
+def _note(record: Path | None, kept: dict[str, Any]) -> None:
+    """Write the kept database's record, aligned to this run's now."""
+    if record is not None:
+        record.write_text(json.dumps({**kept, "now": NOW.isoformat()}))
+
+
+async def _prepare(
+    engine: AsyncEngine, record: Path | None, cells: int, size: int, live: Population
+) -> Seeded:
+    """Seed the database, or rewind a kept one that ``record`` says is seeded."""
+    kept = _kept(record)
+    if kept is not None:
+        if (kept["cells"], kept["size"]) != (cells, size):
+            raise SystemExit(f"{record} was seeded for another size: use another --keep name")
+        await _rewind(engine, datetime.fromisoformat(kept["now"]))
+        _note(record, kept)
+        return Seeded(kept["counts"], None, kept["data_key"])
+    began = time.perf_counter()
+    await migrate(engine)
+    counts = await _seed(engine, cells, size, live)
+    seeded = Seeded(counts, time.perf_counter() - began, Fernet.generate_key().decode())
+    _note(record, {"cells": cells, "size": size, "counts": counts, "data_key": seeded.data_key})
+    return seeded
+
+
+async def _rewind(engine: AsyncEngine, then: datetime) -> None:
+    """Undo what the last run's bot changed (reminder rows, tonight's check-in) and move the
+    meetings that were upcoming at ``then`` as far ahead of now as they were of ``then``."""
+    upcoming = meetings.c.starts_at > then
+    async with engine.begin() as connection:
+        await connection.execute(delete(outbox))
+        await connection.execute(
+            delete(attendance).where(
+                attendance.c.meeting_id.in_(select(meetings.c.id).where(upcoming))
+            )
+        )
+        found = (
+            await connection.execute(select(meetings.c.id, meetings.c.starts_at).where(upcoming))
+        ).all()
+        await connection.execute(
+            update(meetings)
+            .where(meetings.c.id == bindparam("meeting"))
+            .values(starts_at=bindparam("moved"), checkin_opened_at=None, checkin_closed_at=None),
+            [
+                {"meeting": meeting, "moved": starts_at + (NOW - then)}
+                for meeting, starts_at in found
+            ],
+        )
+
+
+@contextlib.asynccontextmanager
+async def _unkept(
+    fresh: contextlib.AbstractAsyncContextManager[tuple[str, AsyncEngine]],
+) -> AsyncIterator[tuple[str, AsyncEngine, Path | None]]:
+    """A fresh database, with no record of a kept one."""
+    async with fresh as (url, engine):
+        yield url, engine, None
+
+
 async def _size(url: str, engine: AsyncEngine) -> int:
     if url.startswith("sqlite"):
         path = Path(url.split(":///", 1)[1])
@@ -202,7 +287,9 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _start_bot(api: FakeBotApi, url: str, max_rate: float) -> subprocess.Popen[bytes]:
+def _start_bot(
+    api: FakeBotApi, url: str, data_key: str, max_rate: float
+) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")},
         "PYTHONPATH": str(ROOT),
@@ -210,7 +297,7 @@ def _start_bot(api: FakeBotApi, url: str, max_rate: float) -> subprocess.Popen[b
         "CHIBO_TELEGRAM_BASE_URL": api.base_url,
         "CHIBO_TELEGRAM_BASE_FILE_URL": api.base_file_url,
         "CHIBO_DATABASE_URL": url,
-        "CHIBO_DATA_KEYS": Fernet.generate_key().decode(),
+        "CHIBO_DATA_KEYS": data_key,
         "CHIBO_LOG_LEVEL": "WARNING",
         "CHIBO_TELEGRAM_MAX_RATE": str(max_rate),
     }
@@ -310,7 +397,9 @@ async def _report_seconds(api: FakeBotApi, person: FakeUser) -> float:
     return time.perf_counter() - started
 
 
-async def main(cells: int, size: int, database: str, rate: float, max_rate: float) -> None:
+async def main(
+    cells: int, size: int, database: str, rate: float, max_rate: float, keep: str | None
+) -> None:
     async with FakeBotApi() as api:
         live_cells = min(LIVE_CELLS, cells)
         secretaries = [await api.add_user(f"Bí thư {n}") for n in range(live_cells)]
@@ -324,15 +413,13 @@ async def main(cells: int, size: int, database: str, rate: float, max_rate: floa
         ]
         office = await api.add_user("Văn phòng Đảng ủy")
         live = Population(secretaries, members, groups, office)
-        async with fresh_database(database) as (url, engine):
-            began = time.perf_counter()
-            await migrate(engine)
-            counts = await _seed(engine, cells, size, live)
-            seeding = time.perf_counter() - began
+        opened = kept_database(database, keep) if keep else _unkept(fresh_database(database))
+        async with opened as (url, engine, record):
+            seeded = await _prepare(engine, record, cells, size, live)
             size_mb = await _size(url, engine) / 1024 / 1024
             await engine.dispose()
             launched = time.perf_counter()
-            bot = _start_bot(api, url, max_rate)
+            bot = _start_bot(api, url, seeded.data_key, max_rate)
             try:
                 while not api.calls("getUpdates"):
                     if bot.poll() is not None:
@@ -353,7 +440,11 @@ async def main(cells: int, size: int, database: str, rate: float, max_rate: floa
     engine_name = "SQLite" if database == "sqlite" else "PostgreSQL"
     rows = [
         ("database size", f"{size_mb:,.0f} MB", ""),
-        ("seeding (not a target)", f"{seeding:.0f} s", ""),
+        (
+            "seeding (not a target)",
+            "kept, reused" if seeded.seconds is None else f"{seeded.seconds:.0f} s",
+            "",
+        ),
         ("bot start-up (to first getUpdates)", f"{startup:.2f} s", "< 5 s"),
         ("resident memory after start-up", f"{rss:.0f} MB", "< 300 MB"),
         (
@@ -373,7 +464,7 @@ async def main(cells: int, size: int, database: str, rate: float, max_rate: floa
             "< 200 ms / < 10 s",
         ),
     ]
-    volume = ", ".join(f"{name} {value:,}" for name, value in counts.items())
+    volume = ", ".join(f"{name} {value:,}" for name, value in seeded.counts.items())
     publish(
         "province",
         f"Province scale on {engine_name}: {cells:,} cells",
@@ -389,6 +480,9 @@ if __name__ == "__main__":
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--rate", type=float, default=50.0, help="updates a second")
     parser.add_argument("--max-rate", type=float, default=30.0, help="the bot's send limit")
+    parser.add_argument(
+        "--keep", metavar="NAME", help="seed once into a database kept under NAME, reuse it after"
+    )
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -397,5 +491,6 @@ if __name__ == "__main__":
             arguments.database,
             arguments.rate,
             arguments.max_rate,
+            arguments.keep,
         )
     )

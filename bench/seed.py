@@ -5,6 +5,7 @@ how fast a fixture can be built)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -22,6 +23,8 @@ from storage.models import MeetingKind, MeetingStatus, MemberState, MemberStatus
 from storage.schema import chats, identities, members, org_units
 
 BATCH = 5_000
+# Databases kept between runs (``kept_database``): SQLite files and the records of what is in them.
+KEPT = Path(__file__).parent / "kept"
 
 
 def batches(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
@@ -184,3 +187,37 @@ async def fresh_database(kind: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def kept_database(kind: str, name: str) -> AsyncIterator[tuple[str, AsyncEngine, Path]]:
+    """A database that outlives the run, so that a large one is seeded once: the SQLite file
+    ``bench/kept/<name>.db`` ("sqlite"), or the database ``chibo_bench_kept_<name>`` on the
+    PostgreSQL server ``kind`` names. The path is its record, which the caller writes once the
+    seeding is complete: while it is missing the database is made anew and empty, so an
+    interrupted seeding starts over."""
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", name):
+        raise ValueError("a kept database's name is 1 to 40 of a-z, 0-9 and _")
+    KEPT.mkdir(exist_ok=True)
+    if kind == "sqlite":
+        path = KEPT / f"{name}.db"
+        record = KEPT / f"{name}.sqlite.json"
+        if not record.exists():
+            for stale in KEPT.glob(f"{name}.db*"):
+                stale.unlink()
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        database = f"chibo_bench_kept_{name}"
+        record = KEPT / f"{name}.postgresql.json"
+        if not record.exists():
+            admin = create_engine(kind, isolation_level="AUTOCOMMIT")
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                await connection.execute(text(f'CREATE DATABASE "{database}"'))
+            await admin.dispose()
+        url = kind.rsplit("/", 1)[0] + f"/{database}"
+    engine = create_engine(url)
+    try:
+        yield url, engine, record
+    finally:
+        await engine.dispose()
