@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import (
@@ -40,7 +40,6 @@ from bot.settings import Settings
 from bot.telegram import TelegramAdapter
 from bot.telegram_sender import TelegramSender
 from bot.update_order import PerPersonUpdateProcessor
-from bot.zalo_app import ZaloService
 from handlers.catalog import build_registry
 from handlers.context import Services
 from handlers.core import Platform, Reply
@@ -69,6 +68,9 @@ from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
 from storage.pending import PendingInputRepository
 from storage.reports import ReportRepository
 from storage.study import StudyRepository
+
+if TYPE_CHECKING:
+    from bot.zalo_app import ZaloService
 
 logger = logging.getLogger(__name__)
 
@@ -226,13 +228,19 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     """The runtime for the platforms that have a token."""
     texts = texts_for(settings.language)
     clock = clock or SystemClock()
+    zalo = None
+    if settings.zalo_token:
+        # Only then: Zalo brings a web server (Starlette) that a Telegram-only bot never uses.
+        from bot.zalo_app import ZaloService
+
+        zalo = ZaloService(settings, texts, clock)
     return Runtime(
         settings=settings,
         clock=clock,
         texts=texts,
         registry=build_registry(),
         adapter=TelegramAdapter(texts) if settings.telegram_token else None,
-        zalo=ZaloService(settings, texts, clock) if settings.zalo_token else None,
+        zalo=zalo,
     )
 
 
