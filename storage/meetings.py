@@ -7,15 +7,19 @@ always states the meeting as it is then.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    CTE,
     JSON,
+    BindParameter,
     ColumnElement,
     Executable,
     FromClause,
@@ -23,9 +27,9 @@ from sqlalchemy import (
     Interval,
     Select,
     String,
-    Subquery,
     TableValuedAlias,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -603,16 +607,56 @@ async def plan_reminders(
 ) -> None:
     """Make the pending reminder rows of one meeting (``meeting_id``, of cell ``cell_id``),
     of a cell's future meetings (``cell_id`` alone) or of every future meeting (neither)
-    exactly what their cells' settings ask: the rows are derived in the database, in four
+    exactly what their cells' settings ask: the rows are derived in the database, in a few
     statements however many meetings there are (a province has thousands at start-up)."""
-    if meeting_id is not None:
+    scope = _Scope.ALL if cell_id is None else _Scope.CELL if meeting_id is None else _Scope.MEETING
+    statements = _plan_statements(connection.dialect.name, scope)
+    values: dict[str, Any] = {"plan_now": now, "plan_cell": cell_id, "plan_meeting": meeting_id}
+    if statements.meeting_ids is not None:
+        found = await connection.execute(statements.meeting_ids, values)
+        values["plan_meetings"] = found.scalars().all()
+    await connection.execute(statements.cancel, values)
+    for insert_rows in statements.inserts:
+        await connection.execute(insert_rows, values)
+
+
+class _Scope(Enum):
+    MEETING = "meeting"
+    CELL = "cell"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class _PlanStatements:
+    meeting_ids: Executable | None  # the cell's future meetings, found first
+    cancel: Executable
+    inserts: tuple[Executable, ...]
+
+
+@functools.cache
+def _plan_statements(dialect: str, scope: _Scope) -> _PlanStatements:
+    """``plan_reminders``'s statements, made once per backend and scope: for one meeting,
+    building them takes longer than running them. Parameters: plan_now, plan_cell,
+    plan_meeting (and plan_meetings, the cell's future meetings)."""
+    now = bindparam("plan_now", type_=UTCDateTime())
+    cell_id = None if scope is _Scope.ALL else bindparam("plan_cell", type_=Integer)
+    meeting_ids = None
+    if scope is _Scope.MEETING:
+        meeting_id = bindparam("plan_meeting", type_=Integer)
         chosen: ColumnElement[bool] = meetings.c.id == meeting_id
+        # By meeting id: SQLite then finds the rows by the meeting index instead of walking
+        # every open row.
+        touched = outbox.c.meeting_id == meeting_id
     else:
         chosen = and_(meetings.c.status == MeetingStatus.SCHEDULED, meetings.c.starts_at > now)
-        if cell_id is not None:
+        if cell_id is None:
+            touched = outbox.c.meeting_id.in_(select(meetings.c.id).where(chosen))
+        else:
             chosen = and_(chosen, meetings.c.org_unit_id == cell_id)
-    plan = _Plan(connection.dialect.name, chosen, now)
-    targets = [_group_chats(cell_id), _private_chats(cell_id)]
+            meeting_ids = select(meetings.c.id).where(chosen)
+            touched = outbox.c.meeting_id.in_(bindparam("plan_meetings", expanding=True))
+    plan = _Plan(dialect, chosen, now)
+    targets = (_group_chats(cell_id), _private_chats(cell_id))
     current = plan.current_prefix(meetings)
     # A reminder that fell due but is not out yet (the bot was down, or the next tick has not
     # come) is not planned again, yet it must still go out: keep it, unless it was for
@@ -626,10 +670,10 @@ async def plan_reminders(
         )
         .exists()
     )
-    await connection.execute(
+    cancel = (
         update(outbox)
         .where(
-            outbox.c.meeting_id.in_(select(meetings.c.id).where(chosen)),
+            touched,
             open_rows(now),
             *(outbox.c.dedupe_key.not_in(plan.keys(chats)) for chats in targets),
             ~overdue,
@@ -638,11 +682,16 @@ async def plan_reminders(
     )
     # Group chats first, so that a group's reminder goes out before the private ones due
     # at the same moment (the outbox sends in (due, id) order).
-    for chats_of_cells in targets:
-        await connection.execute(plan.insert(chats_of_cells))
+    return _PlanStatements(meeting_ids, cancel, tuple(plan.insert(chats) for chats in targets))
 
 
-def _group_chats(cell_id: int | None) -> Subquery:
+def _once(query: Select[Any], name: str) -> CTE:
+    """The chats, worked out once: inlined, SQLite would look up every cell's members again
+    for each of its meetings and each offset."""
+    return query.cte(name).prefix_with("MATERIALIZED")
+
+
+def _group_chats(cell_id: BindParameter[int] | None) -> CTE:
     query = select(
         chats.c.org_unit_id.label("cell_id"),
         chats.c.platform,
@@ -651,18 +700,18 @@ def _group_chats(cell_id: int | None) -> Subquery:
     )
     if cell_id is not None:
         query = query.where(chats.c.org_unit_id == cell_id)
-    return query.subquery("group_chats")
+    return _once(query, "group_chats")
 
 
-def _private_chats(cell_id: int | None) -> Subquery:
+def _private_chats(cell_id: BindParameter[int] | None) -> CTE:
     """The private chats of members who asked for reminders there (a private chat's id is the
     user's id), one per member even when they linked accounts on two platforms: the one they
     linked first."""
     earlier = identities.alias("earlier")
-    first_linked = (
-        select(func.min(earlier.c.id))
-        .where(earlier.c.member_id == identities.c.member_id)
-        .scalar_subquery()
+    linked_before = (
+        select(earlier.c.id)
+        .where(earlier.c.member_id == identities.c.member_id, earlier.c.id < identities.c.id)
+        .exists()
     )
     query = (
         select(
@@ -675,19 +724,21 @@ def _private_chats(cell_id: int | None) -> Subquery:
         .where(
             members.c.state == MemberState.ACTIVE,
             members.c.private_reminders.is_(True),
-            identities.c.id == first_linked,
+            ~linked_before,
         )
     )
     if cell_id is not None:
         query = query.where(members.c.org_unit_id == cell_id)
-    return query.subquery("private_chats")
+    return _once(query, "private_chats")
 
 
 class _Plan:
     """The reminder rows of the ``chosen`` meetings, as SQL: what ``reminder_rows`` makes in
     Python, written for each backend (dates are text in SQLite), keys to the character."""
 
-    def __init__(self, dialect: str, chosen: ColumnElement[bool], now: datetime) -> None:
+    def __init__(
+        self, dialect: str, chosen: ColumnElement[bool], now: BindParameter[datetime]
+    ) -> None:
         if dialect not in ("sqlite", "postgresql"):  # pragma: no cover - settings allow two
             raise RuntimeError(f"reminders are not planned on {dialect}")
         self._postgresql = dialect == "postgresql"
@@ -720,7 +771,7 @@ class _Plan:
         )
         return expand(chosen).table_valued("value")
 
-    def _rows(self, targets: Subquery) -> Select[Any]:
+    def _rows(self, targets: CTE) -> Select[Any]:
         offsets = self._offsets()
         offset = cast(offsets.c.value, Integer)
         if self._postgresql:
@@ -765,7 +816,7 @@ class _Plan:
                 literal(0).label("attempts"),
                 meetings.c.id.label("meeting_id"),
                 meetings.c.org_unit_id,
-                literal(self._now, UTCDateTime()).label("created_at"),
+                self._now.label("created_at"),
             )
             .select_from(
                 meetings.join(org_units, org_units.c.id == meetings.c.org_unit_id)
@@ -775,10 +826,10 @@ class _Plan:
             .where(self._chosen, due > self._now)
         )
 
-    def keys(self, targets: Subquery) -> Select[Any]:
+    def keys(self, targets: CTE) -> Select[Any]:
         return select(self._rows(targets).subquery().c.dedupe_key)
 
-    def insert(self, targets: Subquery) -> Executable:
+    def insert(self, targets: CTE) -> Executable:
         """Write the rows not written yet (a key that exists in any status is left alone, so
         re-planning is harmless), in the order ``reminder_rows`` gives them."""
         rows = self._rows(targets)

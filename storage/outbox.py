@@ -128,8 +128,9 @@ def _error_text(error: str | None) -> str | None:
     return None if error is None else error[:MAX_ERROR_LENGTH]
 
 
-def open_rows(now: datetime) -> ColumnElement[bool]:
-    """Rows nobody is working on: pending, or claimed by a worker whose lease has run out."""
+def open_rows(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Rows nobody is working on: pending, or claimed by a worker whose lease has run out
+    (``now`` may be a bound parameter of a statement made once)."""
     return or_(
         outbox.c.status == OutboxStatus.PENDING,
         and_(outbox.c.status == OutboxStatus.CLAIMED, outbox.c.lease_until < now),

@@ -4,6 +4,7 @@ backends: a key that changed format would send a reminder that already went out 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.audit import Actor
-from storage.meetings import DEFAULT_OFFSETS_MINUTES, MeetingRepository, reminder_rows
+from storage.meetings import (
+    DEFAULT_OFFSETS_MINUTES,
+    REMINDER_PAYLOAD,
+    MeetingRepository,
+    reminder_rows,
+)
 from storage.models import MeetingStatus, MemberState, MemberStatus, OrgKind, OutboxStatus, Role
+from storage.outbox import NewOutboxRow
 from storage.schema import chats, identities, meetings, members, org_units, outbox
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -121,20 +128,21 @@ async def _seed(engine: AsyncEngine) -> None:
         )
 
 
+def _fields(r: NewOutboxRow) -> tuple[Any, ...]:
+    return (
+        r.dedupe_key,
+        r.platform,
+        r.chat_id,
+        r.due_at,
+        r.expires_at,
+        r.meeting_id,
+        r.org_unit_id,
+    )
+
+
 def _expected(offsets: dict[int, tuple[int, ...]], now: datetime) -> set[tuple[Any, ...]]:
     return {
-        (
-            r.dedupe_key,
-            r.platform,
-            r.chat_id,
-            r.due_at,
-            r.expires_at,
-            r.meeting_id,
-            r.org_unit_id,
-            r.payload["type"],
-            r.payload["meeting_id"],
-            r.payload["offset"],
-        )
+        (*_fields(r), r.payload["type"], r.payload["meeting_id"], r.payload["offset"])
         for meeting_id, (cell, starts_at) in STARTS.items()
         if meeting_id != 21 and starts_at > now
         for r in reminder_rows(meeting_id, cell, starts_at, offsets[cell], TARGETS[cell], now)
@@ -198,3 +206,18 @@ async def test_new_offsets_cancel_the_rows_no_longer_wanted(engine: AsyncEngine)
     offsets = {1: (1440, 60), 2: CELL_2_OFFSETS, 3: DEFAULT_OFFSETS_MINUTES}
     wanted = {row for row in _expected(offsets, later) if row[6] == 1}
     assert {row for row in _planned(await _pending(engine)) if row[6] == 1} == wanted
+
+
+async def test_a_moved_meeting_gets_the_rows_of_its_new_time(engine: AsyncEngine) -> None:
+    await _seed(engine)
+    repo = MeetingRepository(engine)
+    await repo.reconcile(NOW)
+    meeting = await repo.in_cell(1, 10)
+    moved = datetime(2026, 12, 16, 13, 0, tzinfo=UTC)
+    details = replace(meeting.details, starts_at=moved)
+    await repo.update(cell_id=1, meeting_id=10, details=details, actor=Actor("cli"), now=NOW)
+    rows = [r for r in await _pending(engine) if r["meeting_id"] == 10]
+    assert _planned(rows) == {
+        (*_fields(r), REMINDER_PAYLOAD, 10, r.payload["offset"])
+        for r in reminder_rows(10, 1, moved, DEFAULT_OFFSETS_MINUTES, TARGETS[1], NOW)
+    }
