@@ -6,6 +6,7 @@ code that drives the application inside its own event loop (tests, the playgroun
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import html
 import logging
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import (
@@ -40,7 +41,6 @@ from bot.settings import Settings
 from bot.telegram import TelegramAdapter
 from bot.telegram_sender import TelegramSender
 from bot.update_order import PerPersonUpdateProcessor
-from bot.zalo_app import ZaloService
 from handlers.catalog import build_registry
 from handlers.context import Services
 from handlers.core import Platform, Reply
@@ -69,6 +69,9 @@ from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
 from storage.pending import PendingInputRepository
 from storage.reports import ReportRepository
 from storage.study import StudyRepository
+
+if TYPE_CHECKING:
+    from bot.zalo_app import ZaloService
 
 logger = logging.getLogger(__name__)
 
@@ -229,13 +232,19 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     """The runtime for the platforms that have a token."""
     texts = texts_for(settings.language)
     clock = clock or SystemClock()
+    zalo = None
+    if settings.zalo_token:
+        # Only then: Zalo brings a web server (Starlette) that a Telegram-only bot never uses.
+        from bot.zalo_app import ZaloService
+
+        zalo = ZaloService(settings, texts, clock)
     return Runtime(
         settings=settings,
         clock=clock,
         texts=texts,
         registry=build_registry(),
         adapter=TelegramAdapter(texts) if settings.telegram_token else None,
-        zalo=ZaloService(settings, texts, clock) if settings.zalo_token else None,
+        zalo=zalo,
     )
 
 
@@ -304,7 +313,9 @@ def build_bot(
 
 async def publish_commands(application: TelegramApp, registry: Registry) -> None:
     """The command menu: Vietnamese by default, English for English-language clients, and a
-    different list in groups and in private chats."""
+    different list in groups and in private chats. The four lists are sent at once: each is a
+    round trip to Telegram that start-up would otherwise wait for in turn."""
+    menus = []
     for language in LANGUAGES:
         texts = Texts(language)
         for scope, telegram_scope in (
@@ -316,11 +327,14 @@ async def publish_commands(application: TelegramApp, registry: Registry) -> None
                 for command in registry.commands()
                 if command.in_menu and command.scope in (scope, Scope.ANY)
             ]
-            await application.bot.set_my_commands(
-                commands,
-                scope=telegram_scope,
-                language_code=None if language == "vi" else language,
+            menus.append(
+                application.bot.set_my_commands(
+                    commands,
+                    scope=telegram_scope,
+                    language_code=None if language == "vi" else language,
+                )
             )
+    await asyncio.gather(*menus)
 
 
 ErrorCallback = Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from icalendar import Alarm, Calendar, Event  # type: ignore[import-untyped]
-
 from handlers.context import Context
 from handlers.core import OutboundFile, Reply
 from storage.models import MeetingStatus
@@ -45,6 +43,9 @@ def event_uid(meeting_id: int) -> str:
 
 def build_ics(name: str, events: Sequence[CalendarEvent], stamp: datetime) -> bytes:
     """An iCalendar (RFC 5545) file; pure and blocking — call it through a thread."""
+    # Imported here, not at start-up: few ask for the file, and the library takes a while.
+    from icalendar import Alarm, Calendar, Event  # type: ignore[import-untyped]
+
     calendar = Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")

@@ -7,35 +7,58 @@ always states the meeting as it is then.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import (
+    CTE,
+    JSON,
+    BindParameter,
+    ColumnElement,
+    Executable,
+    FromClause,
+    Integer,
+    Interval,
+    Select,
+    String,
+    TableValuedAlias,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from scheduler.recurrence import months_from, occurrence_in
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import StorageConflict
-from storage.linking import one_account_each
-from storage.models import MeetingKind, MeetingStatus, MemberState, SeriesRule
-from storage.outbox import (
-    NewOutboxRow,
-    cancel_pending,
-    cancel_rows,
-    enqueue,
-    open_reminder_keys,
-)
+from storage.models import MeetingKind, MeetingStatus, MemberState, OutboxStatus, SeriesRule
+from storage.outbox import NewOutboxRow, cancel_pending, open_rows
 from storage.schema import (
+    UTCDateTime,
     chats,
     identities,
     meeting_series,
     meetings,
     members,
     org_units,
+    outbox,
 )
 
 # 3 days, 1 day and 2 hours before, unless the cell chose otherwise.
@@ -122,7 +145,8 @@ def reminder_rows(
     now: datetime,
 ) -> list[NewOutboxRow]:
     """One row per (offset, chat) still ahead of ``now``. The key names the start time, so a
-    moved meeting gets fresh rows while the old ones are cancelled."""
+    moved meeting gets fresh rows while the old ones are cancelled. ``plan_reminders`` derives
+    the same rows in SQL (tests hold the two equal); benchmarks write their rows with this."""
     prefix = reminder_key_prefix(meeting_id, starts_at)
     rows = []
     for offset in sorted(set(offsets_minutes), reverse=True):
@@ -197,7 +221,7 @@ class MeetingRepository:
     ) -> Meeting:
         async with self._engine.begin() as connection:
             meeting_id = await self._insert(connection, cell_id, details, None, None, actor, now)
-            await self._plan(connection, cell_id, meeting_id, details.starts_at, now)
+            await self._plan(connection, cell_id, meeting_id, now)
             await record(
                 connection,
                 at=now,
@@ -284,7 +308,7 @@ class MeetingRepository:
                 )
             )
             if details.starts_at != current.starts_at:
-                await self._plan(connection, cell_id, meeting_id, details.starts_at, now)
+                await self._plan(connection, cell_id, meeting_id, now)
             changed = sorted(
                 name
                 for name in ("kind", "title", "starts_at", "place", "online_url", "agenda")
@@ -425,7 +449,7 @@ class MeetingRepository:
             for series_id in series_ids:
                 await self._extend_series(connection, series_id, now, None, now)
             # Every future meeting of every cell in one pass: a province has thousands.
-            await plan_reminders(connection, await _future_meetings(connection, now), now)
+            await plan_reminders(connection, now)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -517,20 +541,16 @@ class MeetingRepository:
             meeting_id = await self._insert(
                 connection, cell_id, details, series_id, key, actor, now
             )
-            await self._plan(connection, cell_id, meeting_id, starts_at, now)
+            await self._plan(connection, cell_id, meeting_id, now)
 
     async def _plan(
-        self,
-        connection: AsyncConnection,
-        cell_id: int,
-        meeting_id: int,
-        starts_at: datetime,
-        now: datetime,
+        self, connection: AsyncConnection, cell_id: int, meeting_id: int, now: datetime
     ) -> None:
-        await plan_reminders(connection, [(meeting_id, cell_id, starts_at)], now)
+        """Plan the meeting as it now stands in the database (call after writing it)."""
+        await plan_reminders(connection, now, cell_id=cell_id, meeting_id=meeting_id)
 
     async def _replan_cell(self, connection: AsyncConnection, cell_id: int, now: datetime) -> None:
-        await plan_reminders(connection, await _future_meetings(connection, now, cell_id), now)
+        await plan_reminders(connection, now, cell_id=cell_id)
 
     async def _cancel_reminders(
         self, connection: AsyncConnection, meeting_id: int, keep: Sequence[str], now: datetime
@@ -578,98 +598,244 @@ class MeetingRepository:
         return _meeting(row)
 
 
-FutureMeeting = tuple[int, int, datetime]  # (meeting id, cell id, start)
+async def plan_reminders(
+    connection: AsyncConnection,
+    now: datetime,
+    *,
+    cell_id: int | None = None,
+    meeting_id: int | None = None,
+) -> None:
+    """Make the pending reminder rows of one meeting (``meeting_id``, of cell ``cell_id``),
+    of a cell's future meetings (``cell_id`` alone) or of every future meeting (neither)
+    exactly what their cells' settings ask: the rows are derived in the database, in a few
+    statements however many meetings there are (a province has thousands at start-up)."""
+    scope = _Scope.ALL if cell_id is None else _Scope.CELL if meeting_id is None else _Scope.MEETING
+    statements = _plan_statements(connection.dialect.name, scope)
+    values: dict[str, Any] = {"plan_now": now, "plan_cell": cell_id, "plan_meeting": meeting_id}
+    if statements.meeting_ids is not None:
+        found = await connection.execute(statements.meeting_ids, values)
+        values["plan_meetings"] = found.scalars().all()
+    await connection.execute(statements.cancel, values)
+    for insert_rows in statements.inserts:
+        await connection.execute(insert_rows, values)
 
 
-async def _future_meetings(
-    connection: AsyncConnection, now: datetime, cell_id: int | None = None
-) -> list[FutureMeeting]:
-    query = select(meetings.c.id, meetings.c.org_unit_id, meetings.c.starts_at).where(
-        meetings.c.status == MeetingStatus.SCHEDULED, meetings.c.starts_at > now
+class _Scope(Enum):
+    MEETING = "meeting"
+    CELL = "cell"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class _PlanStatements:
+    meeting_ids: Executable | None  # the cell's future meetings, found first
+    cancel: Executable
+    inserts: tuple[Executable, ...]
+
+
+@functools.cache
+def _plan_statements(dialect: str, scope: _Scope) -> _PlanStatements:
+    """``plan_reminders``'s statements, made once per backend and scope: for one meeting,
+    building them takes longer than running them. Parameters: plan_now, plan_cell,
+    plan_meeting (and plan_meetings, the cell's future meetings)."""
+    now = bindparam("plan_now", type_=UTCDateTime())
+    cell_id = None if scope is _Scope.ALL else bindparam("plan_cell", type_=Integer)
+    meeting_ids = None
+    if scope is _Scope.MEETING:
+        meeting_id = bindparam("plan_meeting", type_=Integer)
+        chosen: ColumnElement[bool] = meetings.c.id == meeting_id
+        # By meeting id: SQLite then finds the rows by the meeting index instead of walking
+        # every open row.
+        touched = outbox.c.meeting_id == meeting_id
+    else:
+        chosen = and_(meetings.c.status == MeetingStatus.SCHEDULED, meetings.c.starts_at > now)
+        if cell_id is None:
+            touched = outbox.c.meeting_id.in_(select(meetings.c.id).where(chosen))
+        else:
+            chosen = and_(chosen, meetings.c.org_unit_id == cell_id)
+            meeting_ids = select(meetings.c.id).where(chosen)
+            touched = outbox.c.meeting_id.in_(bindparam("plan_meetings", expanding=True))
+    plan = _Plan(dialect, chosen, now)
+    targets = (_group_chats(cell_id), _private_chats(cell_id))
+    current = plan.current_prefix(meetings)
+    # A reminder that fell due but is not out yet (the bot was down, or the next tick has not
+    # come) is not planned again, yet it must still go out: keep it, unless it was for
+    # another start time.
+    overdue = (
+        select(literal(1))
+        .where(
+            meetings.c.id == outbox.c.meeting_id,
+            outbox.c.due_at <= now,
+            func.substr(outbox.c.dedupe_key, 1, func.length(current)) == current,
+        )
+        .exists()
+    )
+    cancel = (
+        update(outbox)
+        .where(
+            touched,
+            open_rows(now),
+            *(outbox.c.dedupe_key.not_in(plan.keys(chats)) for chats in targets),
+            ~overdue,
+        )
+        .values(status=OutboxStatus.CANCELLED, claimed_by=None, lease_until=None)
+    )
+    # Group chats first, so that a group's reminder goes out before the private ones due
+    # at the same moment (the outbox sends in (due, id) order).
+    return _PlanStatements(meeting_ids, cancel, tuple(plan.insert(chats) for chats in targets))
+
+
+def _once(query: Select[Any], name: str) -> CTE:
+    """The chats, worked out once: inlined, SQLite would look up every cell's members again
+    for each of its meetings and each offset."""
+    return query.cte(name).prefix_with("MATERIALIZED")
+
+
+def _group_chats(cell_id: BindParameter[int] | None) -> CTE:
+    query = select(
+        chats.c.org_unit_id.label("cell_id"),
+        chats.c.platform,
+        chats.c.external_id.label("chat_id"),
+        chats.c.id.label("rank"),
     )
     if cell_id is not None:
-        query = query.where(meetings.c.org_unit_id == cell_id)
-    return [(int(m), int(c), s) for m, c, s in await connection.execute(query)]
+        query = query.where(chats.c.org_unit_id == cell_id)
+    return _once(query, "group_chats")
 
 
-async def plan_reminders(
-    connection: AsyncConnection, future: Sequence[FutureMeeting], now: datetime
-) -> None:
-    """Make the meetings' pending reminder rows exactly what their cells' settings ask, in a
-    fixed number of statements however many meetings there are."""
-    if not future:
-        return
-    cell_ids = sorted({cell_id for _, cell_id, _ in future})
-    offsets = await _offsets_by_cell(connection, cell_ids)
-    targets = await _targets_by_cell(connection, cell_ids)
-    wanted = [
-        row
-        for meeting_id, cell_id, starts_at in future
-        for row in reminder_rows(
-            meeting_id, cell_id, starts_at, offsets[cell_id], targets[cell_id], now
-        )
-    ]
-    keep = {row.dedupe_key for row in wanted}
-    current = {meeting_id: reminder_key_prefix(meeting_id, s) for meeting_id, _, s in future}
-    stale = [
-        row_id
-        for row_id, meeting_id, key, due_at in await open_reminder_keys(connection, current, now)
-        # A reminder that fell due but is not out yet (the bot was down, or the next tick
-        # has not come) is not planned again, yet it must still go out: keep it, unless it
-        # was for another start time.
-        if key not in keep and not (due_at <= now and key.startswith(current[meeting_id]))
-    ]
-    await cancel_rows(connection, stale, now)
-    await enqueue(connection, wanted, now)
-
-
-async def _offsets_by_cell(
-    connection: AsyncConnection, cell_ids: Sequence[int]
-) -> dict[int, tuple[int, ...]]:
-    rows = await connection.execute(
-        select(org_units.c.id, org_units.c.reminder_offsets).where(org_units.c.id.in_(cell_ids))
+def _private_chats(cell_id: BindParameter[int] | None) -> CTE:
+    """The private chats of members who asked for reminders there (a private chat's id is the
+    user's id), one per member even when they linked accounts on two platforms: the one they
+    linked first."""
+    earlier = identities.alias("earlier")
+    linked_before = (
+        select(earlier.c.id)
+        .where(earlier.c.member_id == identities.c.member_id, earlier.c.id < identities.c.id)
+        .exists()
     )
-    stored = {int(cell_id): value for cell_id, value in rows}
-    return {
-        cell_id: tuple(int(v) for v in stored[cell_id])
-        if stored.get(cell_id)
-        else DEFAULT_OFFSETS_MINUTES
-        for cell_id in cell_ids
-    }
-
-
-async def _targets_by_cell(
-    connection: AsyncConnection, cell_ids: Sequence[int]
-) -> dict[int, list[tuple[str, str]]]:
-    """Each cell's group chats on every platform, then the private chats of members who asked
-    for reminders there (a private chat's id is the user's id), one per member even when they
-    linked accounts on two platforms: the one they linked first."""
-    targets: dict[int, list[tuple[str, str]]] = {cell_id: [] for cell_id in cell_ids}
-    groups = await connection.execute(
-        select(chats.c.org_unit_id, chats.c.platform, chats.c.external_id)
-        .where(chats.c.org_unit_id.in_(cell_ids))
-        .order_by(chats.c.id)
-    )
-    for cell_id, platform, chat_id in groups:
-        targets[int(cell_id)].append((str(platform), str(chat_id)))
-    private = await connection.execute(
+    query = (
         select(
-            members.c.org_unit_id,
-            identities.c.member_id,
+            members.c.org_unit_id.label("cell_id"),
             identities.c.platform,
-            identities.c.external_user_id,
+            identities.c.external_user_id.label("chat_id"),
+            identities.c.id.label("rank"),
         )
         .join(members, members.c.id == identities.c.member_id)
         .where(
-            members.c.org_unit_id.in_(cell_ids),
             members.c.state == MemberState.ACTIVE,
             members.c.private_reminders.is_(True),
+            ~linked_before,
         )
-        .order_by(identities.c.id)
     )
-    accounts: dict[int, list[Any]] = {}
-    for cell_id, *account in private:
-        accounts.setdefault(int(cell_id), []).append(account)
-    for cell_id, rows in accounts.items():
-        targets[cell_id] += one_account_each(rows, prefer="")
-    return targets
+    if cell_id is not None:
+        query = query.where(members.c.org_unit_id == cell_id)
+    return _once(query, "private_chats")
+
+
+class _Plan:
+    """The reminder rows of the ``chosen`` meetings, as SQL: what ``reminder_rows`` makes in
+    Python, written for each backend (dates are text in SQLite), keys to the character."""
+
+    def __init__(
+        self, dialect: str, chosen: ColumnElement[bool], now: BindParameter[datetime]
+    ) -> None:
+        if dialect not in ("sqlite", "postgresql"):  # pragma: no cover - settings allow two
+            raise RuntimeError(f"reminders are not planned on {dialect}")
+        self._postgresql = dialect == "postgresql"
+        self._chosen = chosen
+        self._now = now
+
+    def current_prefix(self, meeting: FromClause) -> ColumnElement[str]:
+        """``reminder_key_prefix`` of the meeting as it is now."""
+        if self._postgresql:
+            minute = func.to_char(func.timezone("UTC", meeting.c.starts_at), 'YYYYMMDD"T"HH24MI')
+        else:
+            minute = func.strftime("%Y%m%dT%H%M", meeting.c.starts_at, type_=String)
+        return literal("meeting:") + cast(meeting.c.id, String) + ":" + minute + ":"
+
+    def _offsets(self) -> TableValuedAlias:
+        """The cell's offsets, one a row; its own unless it chose none."""
+        stored = org_units.c.reminder_offsets
+        default: ColumnElement[Any] = literal(json.dumps(list(DEFAULT_OFFSETS_MINUTES)))
+        if self._postgresql:
+            default = cast(default, JSON)
+            typeof, expand = func.json_typeof, func.json_array_elements_text
+        else:
+            typeof, expand = func.json_type, func.json_each
+        chosen = case(
+            (
+                typeof(stored) == "array",
+                case((func.json_array_length(stored) > 0, stored), else_=default),
+            ),
+            else_=default,
+        )
+        return expand(chosen).table_valued("value")
+
+    def _rows(self, targets: CTE) -> Select[Any]:
+        offsets = self._offsets()
+        offset = cast(offsets.c.value, Integer)
+        if self._postgresql:
+            due: ColumnElement[Any] = meetings.c.starts_at - func.make_interval(
+                0, 0, 0, 0, 0, offset, type_=Interval
+            )
+            payload = func.json_build_object
+        else:
+            # SQLAlchemy keeps microseconds after the seconds; offsets are whole minutes.
+            due = func.strftime(
+                "%Y-%m-%d %H:%M:%S",
+                meetings.c.starts_at,
+                "-" + cast(offset, String) + " minutes",
+                type_=String,
+            ) + func.substr(meetings.c.starts_at, 20, type_=String)
+            payload = func.json_object
+        due = type_coerce(due, UTCDateTime())
+        key = (
+            self.current_prefix(meetings)
+            + cast(offset, String)
+            + ":"
+            + targets.c.platform
+            + ":"
+            + targets.c.chat_id
+        )
+        return (
+            select(
+                key.label("dedupe_key"),
+                targets.c.platform,
+                targets.c.chat_id,
+                due.label("due_at"),
+                meetings.c.starts_at.label("expires_at"),
+                payload(
+                    "type",
+                    literal(REMINDER_PAYLOAD),
+                    "meeting_id",
+                    meetings.c.id,
+                    "offset",
+                    offset,
+                ).label("payload"),
+                literal(OutboxStatus.PENDING.value).label("status"),
+                literal(0).label("attempts"),
+                meetings.c.id.label("meeting_id"),
+                meetings.c.org_unit_id,
+                self._now.label("created_at"),
+            )
+            .select_from(
+                meetings.join(org_units, org_units.c.id == meetings.c.org_unit_id)
+                .join(targets, targets.c.cell_id == meetings.c.org_unit_id)
+                .join(offsets, true())
+            )
+            .where(self._chosen, due > self._now)
+        )
+
+    def keys(self, targets: CTE) -> Select[Any]:
+        return select(self._rows(targets).subquery().c.dedupe_key)
+
+    def insert(self, targets: CTE) -> Executable:
+        """Write the rows not written yet (a key that exists in any status is left alone, so
+        re-planning is harmless), in the order ``reminder_rows`` gives them."""
+        rows = self._rows(targets)
+        ordered = rows.order_by(meetings.c.id, rows.selected_columns.due_at, targets.c.rank)
+        columns = [column.name for column in rows.selected_columns]
+        statement = (
+            postgresql_insert(outbox) if self._postgresql else sqlite_insert(outbox)
+        ).from_select(columns, ordered)
+        return statement.on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])

@@ -17,10 +17,10 @@ of queueing on them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -40,8 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.db import reading
 from storage.models import OutboxStatus
 from storage.schema import outbox
-
-T = TypeVar("T")
 
 MAX_ERROR_LENGTH = 200  # outbox.last_error
 
@@ -130,8 +128,9 @@ def _error_text(error: str | None) -> str | None:
     return None if error is None else error[:MAX_ERROR_LENGTH]
 
 
-def _open(now: datetime) -> ColumnElement[bool]:
-    """Rows nobody is working on: pending, or claimed by a worker whose lease has run out."""
+def open_rows(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Rows nobody is working on: pending, or claimed by a worker whose lease has run out
+    (``now`` may be a bound parameter of a statement made once)."""
     return or_(
         outbox.c.status == OutboxStatus.PENDING,
         and_(outbox.c.status == OutboxStatus.CLAIMED, outbox.c.lease_until < now),
@@ -195,7 +194,7 @@ async def cancel_pending(
     """Cancel the meeting's rows that are not out yet (pending, or claimed with a lapsed lease),
     except those whose dedupe key is in ``keep``. Sent rows stay sent; a row a live worker is
     sending right now cannot be stopped. Returns how many were cancelled."""
-    condition = and_(outbox.c.meeting_id == meeting_id, _open(now))
+    condition = and_(outbox.c.meeting_id == meeting_id, open_rows(now))
     if keep:
         condition = and_(condition, outbox.c.dedupe_key.not_in(list(keep)))
     result = await connection.execute(
@@ -204,40 +203,6 @@ async def cancel_pending(
         .values(status=OutboxStatus.CANCELLED, claimed_by=None, lease_until=None)
     )
     return int(result.rowcount)
-
-
-async def open_reminder_keys(
-    connection: AsyncConnection, meeting_ids: Collection[int], now: datetime
-) -> list[tuple[int, int, str, datetime]]:
-    """(row id, meeting id, dedupe key, due) of the meetings' rows not out yet."""
-    found: list[tuple[int, int, str, datetime]] = []
-    for chunk in _chunks(list(meeting_ids)):
-        rows = await connection.execute(
-            select(outbox.c.id, outbox.c.meeting_id, outbox.c.dedupe_key, outbox.c.due_at).where(
-                outbox.c.meeting_id.in_(chunk), _open(now)
-            )
-        )
-        found += [(int(i), int(m), str(k), d) for i, m, k, d in rows]
-    return found
-
-
-async def cancel_rows(connection: AsyncConnection, row_ids: Collection[int], now: datetime) -> int:
-    """Cancel these rows if they are still not out (a live worker's row is left alone)."""
-    cancelled = 0
-    for chunk in _chunks(list(row_ids)):
-        result = await connection.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(chunk), _open(now))
-            .values(status=OutboxStatus.CANCELLED, claimed_by=None, lease_until=None)
-        )
-        cancelled += int(result.rowcount)
-    return cancelled
-
-
-def _chunks(values: list[T], size: int = 5_000) -> Iterator[list[T]]:
-    """Slices small enough for any driver's limit on bound parameters."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 async def move_pending(
@@ -255,7 +220,7 @@ async def move_pending(
     found = (
         await connection.execute(
             select(outbox.c.id, outbox.c.due_at, outbox.c.expires_at).where(
-                outbox.c.meeting_id == meeting_id, _open(now)
+                outbox.c.meeting_id == meeting_id, open_rows(now)
             )
         )
     ).all()
@@ -412,7 +377,7 @@ class OutboxRepository:
         async with self._engine.begin() as connection:
             result = await connection.execute(
                 update(outbox)
-                .where(_open(now), outbox.c.expires_at <= now)
+                .where(open_rows(now), outbox.c.expires_at <= now)
                 .values(status=OutboxStatus.EXPIRED, claimed_by=None, lease_until=None)
             )
         return int(result.rowcount)

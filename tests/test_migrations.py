@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import migrate
+from storage.db import SCHEMA_REVISION, alembic_config, migrate
 from storage.schema import metadata
 
 
@@ -26,3 +27,9 @@ async def test_migrating_twice_is_harmless(engine: AsyncEngine) -> None:
     await migrate(engine)
     async with engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
+
+
+def test_the_revision_start_up_checks_is_the_newest_migration() -> None:
+    """Start-up skips Alembic when the database is at ``SCHEMA_REVISION``: a new migration
+    must move it, or it would never run."""
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_REVISION
