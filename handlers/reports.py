@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -123,20 +124,21 @@ class Sheet:
 
 
 def build_workbook(sheets: Sequence[Sheet]) -> bytes:
-    """An XLSX file, one worksheet per ``Sheet``; pure and blocking — run it in a thread."""
-    book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    """An XLSX file, one worksheet per ``Sheet``; pure and blocking — run it in a thread.
+    Written in openpyxl's write-only mode: a province's summary has thousands of rows."""
+    book = Workbook(write_only=True)
     for sheet in sheets:
         page = book.create_sheet(sheet.title[:31])
-        page.append(list(sheet.header))
-        for cell in page[1]:
-            cell.font = Font(bold=True)
-        for row in sheet.rows:
-            page.append(list(row))
         for column, title in enumerate(sheet.header, start=1):
             widest = max([len(str(title)), *(len(str(row[column - 1])) for row in sheet.rows)])
             page.column_dimensions[get_column_letter(column)].width = min(widest + 2, 60)
         page.freeze_panes = "A2"
+        header = [WriteOnlyCell(page, value=title) for title in sheet.header]
+        for cell in header:
+            cell.font = Font(bold=True)
+        page.append(header)
+        for row in sheet.rows:
+            page.append(list(row))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
