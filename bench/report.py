@@ -1,8 +1,8 @@
 """The monthly report (/baocao) at province scale, in-process: the province's year of
 meetings, attendance, documents and reads (bench.province's seeding), plus a fee basis (an
 encrypted salary) for every member and this month's payment for most of them, then /baocao
-through the real dispatcher for one cell's secretary (the first call of the process, so
-whatever the first call pays is counted) and for the committee office.
+through the real dispatcher for one cell's secretary (the first call of the process, after
+the chart warm-up the bot runs at start-up) and for the committee office.
 
     .venv/bin/python -m bench.report [--cells 1000] [--members-per-cell 25]
         [--database sqlite|postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
@@ -164,9 +164,6 @@ async def main(cells: int, size: int, database: str) -> None:
     office = FakeUser(1_999_999, "Văn phòng Đảng ủy")
     live = Population([secretary], [comrades], [group], office)
     cipher = FieldCipher([Fernet.generate_key().decode()])
-    phases = Phases()
-    handlers.reports.build_workbook = phases.wrap("xlsx", handlers.reports.build_workbook)
-    handlers.reports.build_chart = phases.wrap("png", handlers.reports.build_chart)
     async with fresh_database(database) as (_, engine):
         began = time.perf_counter()
         await migrate(engine)
@@ -174,6 +171,13 @@ async def main(cells: int, size: int, database: str) -> None:
         counts["payments"] = await _seed_fees(engine, cipher)
         seeding = time.perf_counter() - began
         dispatcher = Dispatcher(build_registry(), _services(engine, cipher))
+        # As the bot does once it is up; a secretary's first /baocao comes well after.
+        warming = time.perf_counter()
+        handlers.reports.warm_up_chart().join()
+        warm_up = time.perf_counter() - warming
+        phases = Phases()
+        handlers.reports.build_workbook = phases.wrap("xlsx", handlers.reports.build_workbook)
+        handlers.reports.build_chart = phases.wrap("png", handlers.reports.build_chart)
         first = await _report(dispatcher, secretary)
         again = await _report(dispatcher, secretary)
         province = await _report(dispatcher, office)
@@ -181,6 +185,7 @@ async def main(cells: int, size: int, database: str) -> None:
     engine_name = "SQLite" if database == "sqlite" else "PostgreSQL"
     rows = [
         ("seeding (not a target)", f"{seeding:.0f} s", ""),
+        ("chart warm-up (a background thread at start-up)", f"{1000 * warm_up:.0f} ms", ""),
         ("one cell, first call", f"{1000 * first:.0f} ms", "< 200 ms"),
         ("one cell, again", f"{1000 * again:.0f} ms", "< 200 ms"),
         (
