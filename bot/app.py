@@ -48,7 +48,7 @@ from handlers.documents import render_nudge
 from handlers.i18n import LANGUAGES, Texts, texts_for
 from handlers.meetings import render_reminder
 from handlers.registry import Registry, Scope
-from handlers.reports import warm_up_chart
+from handlers.reports import warm_up_files
 from scheduler.clock import Clock, SystemClock
 from scheduler.dispatcher import OutboxDispatcher, default_worker_id
 from scheduler.runner import OutboxRunner, start_outbox
@@ -252,7 +252,7 @@ def build_bot(settings: Settings, *, clock: Clock | None = None) -> ChiboBot:
                 runtime.services.documents, application.bot
             )
         await runtime.start_outbox(application.bot)
-        warm_up_chart()  # last: a background thread, off the start-up path
+        warm_up_files()  # last: a background thread, off the start-up path
 
     async def post_stop(_application: TelegramApp) -> None:
         # Before shutdown closes the bot's HTTP client: the send in flight must finish.
@@ -373,7 +373,7 @@ async def running_zalo(settings: Settings, *, clock: Clock | None = None) -> Asy
         await runtime.open()
         await runtime.start_zalo()
         await runtime.start_outbox(None)
-        warm_up_chart()
+        warm_up_files()
         yield runtime
     finally:
         if runtime.zalo is not None:

@@ -146,13 +146,18 @@ def build_workbook(sheets: Sequence[Sheet]) -> bytes:
     return buffer.getvalue()
 
 
-def warm_up_chart() -> threading.Thread:
-    """Import matplotlib and draw a throwaway chart in a background thread, once the bot is
-    up: the first import and draw take a second or more, which the first /baocao would
-    otherwise wait for. A daemon thread, so it never holds up start-up or shutdown."""
-    thread = threading.Thread(
-        target=build_chart, args=("", "", [("", 0.0)]), name="chart-warm-up", daemon=True
-    )
+def warm_up_files() -> threading.Thread:
+    """Draw a chart and write a workbook nobody sees, in a background thread, once the bot is
+    up: importing matplotlib and the first draw and save take a second or more, which the
+    first /baocao would otherwise wait for. A daemon thread, so it never holds up start-up
+    or shutdown."""
+
+    def warm_up() -> None:
+        months = [(f"{month:02d}/00", 0.0) for month in range(1, CHART_MONTHS + 1)]
+        build_chart("warm-up", "%", months)
+        build_workbook([Sheet("warm-up", ["warm-up"], [[0]])])
+
+    thread = threading.Thread(target=warm_up, name="report-warm-up", daemon=True)
     thread.start()
     return thread
 
