@@ -185,7 +185,9 @@ def build_chart(title: str, ylabel: str, points: Sequence[tuple[str, float]]) ->
     # draws the whole figure once more, which made the chart the slowest part of a report.
     figure.subplots_adjust(**CHART_MARGINS)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=CHART_DPI)
+    # The fastest zlib level: a tenth bigger, and the default level took a quarter of the
+    # chart's time.
+    figure.savefig(buffer, format="png", dpi=CHART_DPI, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
