@@ -49,6 +49,7 @@ from handlers.documents import render_nudge
 from handlers.i18n import LANGUAGES, Texts, texts_for
 from handlers.meetings import render_reminder
 from handlers.registry import Registry, Scope
+from handlers.reports import warm_up_files
 from scheduler.clock import Clock, SystemClock
 from scheduler.dispatcher import OutboxDispatcher, default_worker_id
 from scheduler.runner import OutboxRunner, start_outbox
@@ -278,6 +279,7 @@ def build_bot(
         await runtime.start_outbox(application.bot)
         if own_process:
             settle_heap()
+        warm_up_files()  # last: a background thread, off the start-up path
 
     async def post_stop(_application: TelegramApp) -> None:
         # Before shutdown closes the bot's HTTP client: the send in flight must finish.
@@ -403,6 +405,7 @@ async def running_zalo(settings: Settings, *, clock: Clock | None = None) -> Asy
         await runtime.open()
         await runtime.start_zalo()
         await runtime.start_outbox(None)
+        warm_up_files()
         yield runtime
     finally:
         if runtime.zalo is not None:

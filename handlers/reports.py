@@ -1,20 +1,24 @@
 """/baocao [MM/YYYY]: the monthly report, privately to the secretary — an XLSX workbook and a PNG
 chart of attendance over the past 12 months. A committee office gets the same over all its
-cells, one row per cell. Reading is batched (storage/reports.py); counting happens here, and
-building the files is CPU work done in a worker thread.
+cells, one row per cell. The database counts (storage/reports.py, and the fee totals in
+storage/fees.py); only one cell's own workbook reads rows per member. Building the files is CPU
+work done in worker threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -22,19 +26,14 @@ from handlers.context import Context, UserError
 from handlers.core import OutboundFile, Reply
 from handlers.fees import parse_month
 from storage.fee_rules import month_start
-from storage.fees import FeeLedger, FeeMember
+from storage.fees import FeeLedger, FeeTotals
 from storage.models import AbsenceStatus, AttendanceState, FeedbackStatus, OrgUnit
-from storage.reports import (
-    OPEN_FEEDBACK,
-    ReportData,
-    ReportFeedback,
-    ReportMeeting,
-    ReportMember,
-)
+from storage.reports import CellDetail, CellTally, MeetingTally, ReportData
 
 CHART_MONTHS = 12
 CHART_SIZE = (1000, 500)  # pixels
 CHART_DPI = 100
+CHART_MARGINS = {"left": 0.073, "right": 0.985, "top": 0.925, "bottom": 0.072}  # of the figure
 
 
 def _shift(month: date, months: int) -> date:
@@ -54,21 +53,6 @@ def _percent(part: int, whole: int) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class MeetingRow:
-    title: str
-    starts_at: datetime
-    expected: int
-    present: int
-    excused: int
-    absent: int
-    closed: bool
-
-    @property
-    def rate(self) -> float | None:
-        return _percent(self.present, self.expected) if self.closed else None
-
-
-@dataclass(frozen=True, slots=True)
 class CellRow:
     name: str
     members: int
@@ -85,112 +69,50 @@ class CellRow:
     study_completion: float | None
 
 
-def _expected(data: ReportData, meeting: ReportMeeting) -> list[ReportMember]:
+def chart_months(last: date) -> list[date]:
+    """The ``CHART_MONTHS`` months up to ``last``, oldest first."""
+    return [_shift(last, offset) for offset in range(1 - CHART_MONTHS, 1)]
+
+
+def attendance_history(months: Sequence[date], data: ReportData) -> list[tuple[date, float]]:
+    """Attendance % per month of ``months`` (closed meetings only); a month without a
+    meeting shows 0."""
     return [
-        m
-        for m in data.members_of(meeting.cell_id)
-        if m.expected and m.joined_at <= meeting.starts_at
+        (month, _percent(present, expected) or 0.0)
+        for month, (present, expected) in zip(months, data.history, strict=True)
     ]
 
 
-def meeting_row(data: ReportData, meeting: ReportMeeting) -> MeetingRow:
-    expected = _expected(data, meeting)
-    marks = data.marks.get(meeting.id, {})
-    present = sum(marks.get(m.id) is AttendanceState.PRESENT for m in expected)
-    excused = sum(marks.get(m.id) is AttendanceState.EXCUSED for m in expected)
-    return MeetingRow(
-        meeting.title,
-        meeting.starts_at,
-        len(expected),
-        present,
-        excused,
-        len(expected) - present - excused,
-        meeting.closed,
-    )
-
-
-def attendance_history(data: ReportData, zone: ZoneInfo, last: date) -> list[tuple[date, float]]:
-    """Attendance % per month (closed meetings only) for the ``CHART_MONTHS`` up to ``last``;
-    a month without a meeting shows 0."""
-    totals: dict[date, list[int]] = {
-        _shift(last, -offset): [0, 0] for offset in range(CHART_MONTHS)
-    }
+def cell_rows(data: ReportData, fees: Mapping[int, FeeTotals]) -> list[CellRow]:
+    """One row per cell; the month's closed meetings are grouped by cell once, since a
+    committee report covers a whole province."""
+    closed: dict[int, list[MeetingTally]] = defaultdict(list)
     for meeting in data.meetings:
-        if not meeting.closed:
-            continue
-        month = month_start(meeting.starts_at.astimezone(zone).date())
-        if month in totals:
-            row = meeting_row(data, meeting)
-            totals[month][0] += row.present
-            totals[month][1] += row.expected
-    return [(month, _percent(*totals[month]) or 0.0) for month in sorted(totals)]
-
-
-def cell_rows(data: ReportData, ledger: FeeLedger, month: date) -> list[CellRow]:
-    """One row per cell. Everything is grouped by cell once: a committee report covers a
-    whole province, and filtering every list again for each cell grows as cells × rows."""
-    meetings_by_cell: dict[int, list[ReportMeeting]] = defaultdict(list)
-    for meeting in data.month_meetings():
         if meeting.closed:
-            meetings_by_cell[meeting.cell_id].append(meeting)
-    feedback_by_cell: dict[int, list[ReportFeedback]] = defaultdict(list)
-    for item in data.feedback:
-        feedback_by_cell[item.cell_id].append(item)
-    fee_members_by_cell: dict[int, list[FeeMember]] = defaultdict(list)
-    for fee_member in ledger.members:
-        fee_members_by_cell[fee_member.cell_id].append(fee_member)
-    campaigns_by_cell: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for pair in data.study_targets:
-        campaigns_by_cell[pair[1]].append(pair)
+            closed[meeting.cell_id].append(meeting)
     return [
-        _cell_row(
-            data,
-            ledger,
-            cell,
-            month,
-            meetings_by_cell[cell.id],
-            feedback_by_cell[cell.id],
-            fee_members_by_cell[cell.id],
-            campaigns_by_cell[cell.id],
-        )
+        _cell_row(cell, data.tally(cell.id), closed[cell.id], fees.get(cell.id, FeeTotals()))
         for cell in data.cells
     ]
 
 
 def _cell_row(
-    data: ReportData,
-    ledger: FeeLedger,
-    cell: OrgUnit,
-    month: date,
-    closed_meetings: list[ReportMeeting],
-    items: list[ReportFeedback],
-    fee_members: list[FeeMember],
-    campaigns: list[tuple[int, int]],
+    cell: OrgUnit, tally: CellTally, closed: list[MeetingTally], fees: FeeTotals
 ) -> CellRow:
-    meetings = [meeting_row(data, m) for m in closed_meetings]
-    cell_members = data.members_of(cell.id)
-    ids = {m.id for m in cell_members}
-    docs = data.documents_of(cell.id)
-    reads = sum((d.id, member) in data.reads for d in docs for member in ids)
-    paid = [ledger.payment(m.id, month) for m in cell_members]
-    owed = [ledger.outstanding(m, month) for m in fee_members if ledger.owes(m, month)]
     return CellRow(
         name=cell.name,
-        members=len(cell_members),
-        meetings=len(meetings),
-        attendance=_percent(sum(r.present for r in meetings), sum(r.expected for r in meetings)),
-        documents=len(docs),
-        read_rate=_percent(reads, len(docs) * len(ids)),
-        feedback_new=sum(f.created_at >= data.start for f in items),
-        feedback_open=sum(f.status in OPEN_FEEDBACK for f in items),
-        fees_paid=sum(p is not None for p in paid),
-        fees_collected=sum(p.amount_paid for p in paid if p is not None),
-        fees_owed=len(owed),
-        fees_outstanding=sum(owed),
-        study_completion=_percent(
-            sum(data.study_done[pair] for pair in campaigns),
-            len(campaigns) * len(cell_members),
-        ),
+        members=tally.members,
+        meetings=len(closed),
+        attendance=_percent(sum(m.present for m in closed), sum(m.expected for m in closed)),
+        documents=tally.documents,
+        read_rate=_percent(tally.reads, tally.documents * tally.members),
+        feedback_new=tally.feedback_new,
+        feedback_open=tally.feedback_open,
+        fees_paid=fees.paid,
+        fees_collected=fees.collected,
+        fees_owed=fees.owed,
+        fees_outstanding=fees.outstanding,
+        study_completion=_percent(tally.study_done, tally.study_due * tally.members),
     )
 
 
@@ -205,23 +127,41 @@ class Sheet:
 
 
 def build_workbook(sheets: Sequence[Sheet]) -> bytes:
-    """An XLSX file, one worksheet per ``Sheet``; pure and blocking — run it in a thread."""
-    book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    """An XLSX file, one worksheet per ``Sheet``; pure and blocking — run it in a thread.
+    Written in openpyxl's write-only mode: a province's summary has thousands of rows."""
+    book = Workbook(write_only=True)
     for sheet in sheets:
         page = book.create_sheet(sheet.title[:31])
-        page.append(list(sheet.header))
-        for cell in page[1]:
-            cell.font = Font(bold=True)
-        for row in sheet.rows:
-            page.append(list(row))
         for column, title in enumerate(sheet.header, start=1):
             widest = max([len(str(title)), *(len(str(row[column - 1])) for row in sheet.rows)])
             page.column_dimensions[get_column_letter(column)].width = min(widest + 2, 60)
         page.freeze_panes = "A2"
+        header = [WriteOnlyCell(page, value=title) for title in sheet.header]
+        for cell in header:
+            cell.font = Font(bold=True)
+        page.append(header)
+        for row in sheet.rows:
+            page.append(list(row))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+@functools.cache
+def warm_up_files() -> threading.Thread:
+    """Draw a chart and write a workbook nobody sees, in a background thread, once the bot is
+    up: importing matplotlib and the first draw and save take a second or more, which the
+    first /baocao would otherwise wait for. A daemon thread, so it never holds up start-up
+    or shutdown; once per process, however many times a bot starts in it (tests do)."""
+
+    def warm_up() -> None:
+        months = [(f"{month:02d}/00", 0.0) for month in range(1, CHART_MONTHS + 1)]
+        build_chart("warm-up", "%", months)
+        build_workbook([Sheet("warm-up", ["warm-up"], [[0]])])
+
+    thread = threading.Thread(target=warm_up, name="report-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_chart(title: str, ylabel: str, points: Sequence[tuple[str, float]]) -> bytes:
@@ -243,9 +183,13 @@ def build_chart(title: str, ylabel: str, points: Sequence[tuple[str, float]]) ->
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.tick_params(axis="x", labelsize=8)
-    figure.tight_layout()
+    # The margins tight_layout finds for this size and these labels, fixed: working them out
+    # draws the whole figure once more, which made the chart the slowest part of a report.
+    figure.subplots_adjust(**CHART_MARGINS)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=CHART_DPI)
+    # The fastest zlib level: a tenth bigger, and the default level took a quarter of the
+    # chart's time.
+    figure.savefig(buffer, format="png", dpi=CHART_DPI, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
@@ -266,20 +210,23 @@ async def report_command(context: Context) -> list[Reply]:
     unit = context.require_cell()
     month = _report_month(context, unit)
     zone = ZoneInfo(unit.timezone)
-    data = await context.services.reports.month(
-        unit,
-        since=_utc(_shift(month, 1 - CHART_MONTHS), zone),
-        start=_utc(month, zone),
-        end=_utc(_shift(month, 1), zone),
+    months = chart_months(month)
+    start, end = _utc(month, zone), _utc(_shift(month, 1), zone)
+    reports = context.services.reports
+    # The fee totals decrypt in a worker thread while the database counts the rest.
+    data, fees = await asyncio.gather(
+        reports.month(unit, months=[_utc(m, zone) for m in months], end=end),
+        context.services.fees.month_totals(unit, month),
     )
     if not data.cells:
         raise UserError("report.error.no_cells")
-    ledger = await context.services.fees.ledger([c.id for c in data.cells], month, month)
-    rows = cell_rows(data, ledger, month)
+    rows = cell_rows(data, fees)
     sheets = [_cells_sheet(context, rows)]
     if not context.is_office:
-        sheets += _cell_sheets(context, data, ledger, month)
-    history = attendance_history(data, zone, month)
+        detail = await reports.cell_detail(unit, start=start, end=end)
+        ledger = await context.services.fees.ledger([unit.id], month, month)
+        sheets += _cell_sheets(context, data, detail, ledger, month)
+    history = attendance_history(months, data)
     shown = f"{month:%m/%Y}"
     title = context.t("report.chart.title", unit=unit.name, month=shown)
     points = [(f"{m:%m/%y}", value) for m, value in history]
@@ -355,11 +302,11 @@ CELL_COLUMNS = (
 )
 
 
-def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: date) -> list[Sheet]:
+def _cell_sheets(
+    context: Context, data: ReportData, detail: CellDetail, ledger: FeeLedger, month: date
+) -> list[Sheet]:
     """The one-cell workbook's detail pages: meetings, members, absences, documents, feedback."""
     zone = ZoneInfo(data.cells[0].timezone)
-    meetings = data.month_meetings()
-    rows = {m.id: meeting_row(data, m) for m in meetings}
     meeting_sheet = Sheet(
         context.t("report.sheet.meetings"),
         [
@@ -368,46 +315,55 @@ def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: d
         ],
         [
             [
-                r.title,
-                r.starts_at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
-                r.expected,
-                r.present if r.closed else None,
-                r.excused if r.closed else None,
-                r.absent if r.closed else None,
-                r.rate,
+                m.title,
+                m.starts_at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
+                m.expected,
+                m.present if m.closed else None,
+                m.excused if m.closed else None,
+                m.expected - m.present - m.excused if m.closed else None,
+                _percent(m.present, m.expected) if m.closed else None,
             ]
-            for r in rows.values()
+            for m in data.meetings
         ],
     )
-    closed = [m for m in meetings if m.closed]
-    absences = Counter(a.member_id for a in data.absences if a.status is AbsenceStatus.APPROVED)
-    member_rows = []
+    return [
+        _member_sheet(context, detail, ledger, month),
+        meeting_sheet,
+        _absence_sheet(context, data, detail),
+        _document_sheet(context, detail, zone),
+        _feedback_sheet(context, detail),
+    ]
+
+
+def _member_sheet(context: Context, detail: CellDetail, ledger: FeeLedger, month: date) -> Sheet:
+    closed = [m for m in detail.meetings if m.closed]
+    absences = Counter(a.member_id for a in detail.absences if a.status is AbsenceStatus.APPROVED)
     fee_members = {m.id: m for m in ledger.members}
-    due_studies = [campaign for campaign, _ in data.study_targets]
-    for member in data.members:
-        attended = [m for m in closed if member in _expected(data, m)]
+    rows = []
+    for member in detail.members:
+        # The meetings the member was expected at (exempted members are expected at none).
+        attended = [m for m in closed if member.expected and member.joined_at <= m.starts_at]
         present = sum(
-            data.marks.get(m.id, {}).get(member.id) is AttendanceState.PRESENT for m in attended
+            detail.marks.get(m.id, {}).get(member.id) is AttendanceState.PRESENT for m in attended
         )
         payment = ledger.payment(member.id, month)
         fee_member = fee_members.get(member.id)
-        owed = ledger.outstanding(fee_member, month) if fee_member else 0
-        member_rows.append(
+        rows.append(
             [
                 member.full_name,
                 context.t(f"status.{member.status.value}"),
                 present,
                 len(attended),
                 absences.get(member.id, 0),
-                sum((d.id, member.id) in data.reads for d in data.documents),
-                len(data.documents),
+                sum((d.id, member.id) in detail.reads for d in detail.documents),
+                len(detail.documents),
                 payment.amount_paid if payment else 0,
-                owed,
-                sum((c, member.id) in data.study_finished for c in due_studies),
-                len(due_studies),
+                ledger.outstanding(fee_member, month) if fee_member else 0,
+                sum((c, member.id) in detail.study_finished for c in detail.study_due),
+                len(detail.study_due),
             ]
         )
-    member_sheet = Sheet(
+    return Sheet(
         context.t("report.sheet.members"),
         [
             context.t(f"report.col.{n}")
@@ -425,11 +381,14 @@ def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: d
                 "study_due",
             )
         ],
-        member_rows,
+        rows,
     )
-    names = {m.id: m.full_name for m in data.members}
-    titles = {m.id: m.title for m in meetings}
-    absence_sheet = Sheet(
+
+
+def _absence_sheet(context: Context, data: ReportData, detail: CellDetail) -> Sheet:
+    names = {m.id: m.full_name for m in detail.members}
+    titles = {m.id: m.title for m in data.meetings}
+    return Sheet(
         context.t("report.sheet.absences"),
         [context.t(f"report.col.{n}") for n in ("member", "meeting", "reason", "decision")],
         [
@@ -439,25 +398,31 @@ def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: d
                 context.t(f"report.reason.{a.reason.value}"),
                 context.t(f"report.decision.{a.status.value}"),
             ]
-            for a in data.absences
+            for a in detail.absences
         ],
     )
-    readers = len(data.members)
-    document_sheet = Sheet(
+
+
+def _document_sheet(context: Context, detail: CellDetail, zone: ZoneInfo) -> Sheet:
+    readers = len(detail.members)
+    return Sheet(
         context.t("report.sheet.documents"),
         [context.t(f"report.col.{n}") for n in ("document", "when", "read", "read_rate")],
         [
             [
                 d.title,
                 d.posted_at.astimezone(zone).strftime("%d/%m/%Y"),
-                read := sum((d.id, m.id) in data.reads for m in data.members),
+                read := sum((d.id, m.id) in detail.reads for m in detail.members),
                 _percent(read, readers),
             ]
-            for d in data.documents
+            for d in detail.documents
         ],
     )
-    by_status = Counter((f.kind, f.status) for f in data.feedback)
-    feedback_sheet = Sheet(
+
+
+def _feedback_sheet(context: Context, detail: CellDetail) -> Sheet:
+    by_status = Counter((f.kind, f.status) for f in detail.feedback)
+    return Sheet(
         context.t("report.sheet.feedback"),
         [
             context.t("report.col.kind"),
@@ -471,4 +436,3 @@ def _cell_sheets(context: Context, data: ReportData, ledger: FeeLedger, month: d
             for kind in sorted({kind for kind, _ in by_status})
         ],
     )
-    return [member_sheet, meeting_sheet, absence_sheet, document_sheet, feedback_sheet]

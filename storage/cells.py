@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,6 +32,16 @@ def org_unit_from_row(row: Any) -> OrgUnit:
         name=row["name"],
         timezone=row["timezone"],
         auto_accept=bool(row["auto_accept"]),
+    )
+
+
+def cell_ids(unit: OrgUnit) -> Select[tuple[int]]:
+    """The cells ``unit`` stands for — itself, or a committee's cells — as a subquery, so
+    reading for a province-sized committee never sends thousands of ids."""
+    if unit.kind is OrgKind.CELL:
+        return select(org_units.c.id).where(org_units.c.id == unit.id)
+    return select(org_units.c.id).where(
+        org_units.c.parent_id == unit.id, org_units.c.kind == OrgKind.CELL
     )
 
 

@@ -8,26 +8,32 @@ pensions are stored only as Fernet tokens and decrypted here for the member or t
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
+from storage.cells import cell_ids
 from storage.crypto import FieldCipher
 from storage.db import reading
 from storage.errors import MemberNotFound
 from storage.fee_rules import FeeBasis, FeeConfig, FeeReduction, month_start
-from storage.models import FeeBasisKind, MemberState, OutboxStatus
+from storage.models import FeeBasisKind, MemberState, OrgUnit, OutboxStatus
 from storage.outbox import NewOutboxRow, enqueue
 from storage.schema import fee_bases, fee_payments, fee_reductions, identities, members, outbox
 
 
 def month_key(month: date) -> str:
     return f"{month:%Y-%m}"
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
 def reminder_key(member_id: int, month: date, *, planned: bool = False) -> str:
@@ -87,6 +93,28 @@ class FeeLedger:
         return max(fitting, key=lambda b: b.valid_from) if fitting else None
 
 
+@dataclass(slots=True)
+class FeeTotals:
+    """A cell's fees for one month."""
+
+    paid: int = 0  # members who paid it
+    collected: int = 0
+    owed: int = 0  # members who owe it (``FeeLedger.owes``)
+    outstanding: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Unpaid:
+    """An unpaid member's basis in force, its amount still encrypted."""
+
+    cell_id: int
+    kind: FeeBasisKind
+    valid_from: date
+    amount_enc: str | None
+    region: int | None
+    retirement_age: bool
+
+
 @dataclass(frozen=True, slots=True)
 class PaidResult:
     paid: list[int]
@@ -114,6 +142,86 @@ class FeeRepository:
         reductions, and their payments for the months ``first`` to ``last``."""
         async with reading(self._engine).connect() as connection:
             return await self._ledger(connection, cell_ids, first, last, member_id)
+
+    async def month_totals(self, unit: OrgUnit, month: date) -> dict[int, FeeTotals]:
+        """Per cell of ``unit`` (itself, or a committee's cells): who paid ``month`` and what
+        came in, from the ledger's stored amounts; who owes it and how much, as
+        ``FeeLedger.owes`` and ``outstanding`` say. What is owed needs the basis in force, so
+        a salary or pension is decrypted for unpaid members only, once each, in a worker
+        thread (a province has hundreds of thousands of members)."""
+        month = month_start(month)
+        roster = and_(
+            members.c.org_unit_id.in_(cell_ids(unit)), members.c.state == MemberState.ACTIVE
+        )
+        paid = and_(fee_payments.c.member_id == members.c.id, fee_payments.c.month == month)
+        # On the roster by the month: joined (the UTC date of ``created_at``) by its last day.
+        next_month = datetime.combine(_next_month(month), time(), UTC)
+        unpaid = select(members.c.id).where(
+            roster, members.c.created_at < next_month, ~exists().where(paid)
+        )
+        totals: dict[int, FeeTotals] = defaultdict(FeeTotals)
+        bases: dict[int, _Unpaid] = {}
+        reductions: dict[int, list[FeeReduction]] = defaultdict(list)
+        async with reading(self._engine).connect() as connection:
+            for cell_id, count, collected in await connection.execute(
+                select(members.c.org_unit_id, func.count(), func.sum(fee_payments.c.amount_paid))
+                .select_from(members)
+                .join(fee_payments, paid)
+                .where(roster)
+                .group_by(members.c.org_unit_id)
+            ):
+                totals[cell_id].paid, totals[cell_id].collected = count, collected
+            for row in await connection.execute(
+                select(fee_bases, members.c.org_unit_id.label("cell_id"))
+                .join(members, members.c.id == fee_bases.c.member_id)
+                .where(fee_bases.c.member_id.in_(unpaid), fee_bases.c.valid_from <= month)
+            ):
+                known = bases.get(row.member_id)
+                if known is None or known.valid_from < row.valid_from:
+                    bases[row.member_id] = _Unpaid(
+                        row.cell_id,
+                        FeeBasisKind(row.kind),
+                        row.valid_from,
+                        row.amount_enc,
+                        row.region,
+                        bool(row.retirement_age),
+                    )
+            for row in await connection.execute(
+                select(fee_reductions).where(
+                    fee_reductions.c.member_id.in_(unpaid),
+                    fee_reductions.c.from_month <= month,
+                    or_(fee_reductions.c.to_month.is_(None), fee_reductions.c.to_month >= month),
+                )
+            ):
+                reductions[row.member_id].append(
+                    FeeReduction(row.percent, row.from_month, row.to_month)
+                )
+        for cell_id, due in await asyncio.to_thread(self._dues, bases, reductions, month):
+            if due > 0:
+                totals[cell_id].owed += 1
+                totals[cell_id].outstanding += due
+        return totals
+
+    def _dues(
+        self,
+        bases: dict[int, _Unpaid],
+        reductions: dict[int, list[FeeReduction]],
+        month: date,
+    ) -> list[tuple[int, int]]:
+        """(cell, amount due) of each unpaid member with a basis: CPU work, for a thread."""
+        dues = []
+        for member_id, basis in bases.items():
+            amount = int(self._cipher.decrypt(basis.amount_enc)) if basis.amount_enc else None
+            in_force = FeeBasis(
+                basis.kind,
+                basis.valid_from,
+                amount=amount,
+                region=basis.region,
+                retirement_age=basis.retirement_age,
+            )
+            due = self.config.amount_due([in_force], reductions.get(member_id, []), month)
+            dues.append((basis.cell_id, due or 0))
+        return dues
 
     async def accounts(self, member_ids: Collection[int], platform: str) -> dict[int, list[str]]:
         """Each member's user ids on ``platform`` (their private chats)."""
