@@ -37,24 +37,11 @@ from handlers.core import ChatKind, Inbound, Platform
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from storage.absences import AbsenceRepository
-from storage.attendance import AttendanceRepository
-from storage.audit import AuditRepository
-from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import migrate
-from storage.documents import DocumentRepository
 from storage.fee_rules import load_fee_config, month_start
-from storage.feedback import FeedbackRepository
-from storage.fees import FeeRepository
-from storage.linking import LinkRepository
-from storage.meetings import MeetingRepository
-from storage.members import MemberRepository
 from storage.models import FeeBasisKind
-from storage.pending import PendingInputRepository
-from storage.reports import ReportRepository
 from storage.schema import fee_bases, fee_payments, members
-from storage.study import StudyRepository
 from tests.support.harness import StubPlatform
 
 PAID_SHARE = 0.6  # members who paid this month; the rest owe
@@ -125,24 +112,13 @@ async def _analyze(engine: AsyncEngine) -> None:
 
 
 def _services(engine: AsyncEngine, cipher: FieldCipher) -> Services:
-    return Services(
-        cells=CellRepository(engine),
-        members=MemberRepository(engine, cipher),
-        meetings=MeetingRepository(engine),
-        attendance=AttendanceRepository(engine),
-        absences=AbsenceRepository(engine),
-        documents=DocumentRepository(engine),
-        audit=AuditRepository(engine),
-        pending=PendingInputRepository(engine),
-        feedback=FeedbackRepository(engine),
-        links=LinkRepository(engine),
-        fees=FeeRepository(engine, cipher, load_fee_config()),
-        reports=ReportRepository(engine),
-        study=StudyRepository(engine),
+    return Services.over(
+        engine,
+        cipher,
+        load_fee_config(),
         clock=ManualClock(NOW),
         texts=Texts("vi"),
         default_timezone="Asia/Ho_Chi_Minh",
-        operator_ids=frozenset(),
     )
 
 

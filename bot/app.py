@@ -53,23 +53,12 @@ from handlers.reports import warm_up_files
 from scheduler.clock import Clock, SystemClock
 from scheduler.dispatcher import OutboxDispatcher, default_worker_id
 from scheduler.runner import OutboxRunner, start_outbox
-from storage.absences import AbsenceRepository
-from storage.attendance import AttendanceRepository
-from storage.audit import AuditRepository
-from storage.cells import CellRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
-from storage.documents import NUDGE_PAYLOAD, DocumentRepository
+from storage.documents import NUDGE_PAYLOAD
 from storage.fee_rules import load_fee_config
-from storage.feedback import FeedbackRepository
-from storage.fees import FeeRepository
-from storage.linking import LinkRepository
-from storage.meetings import REMINDER_PAYLOAD, MeetingRepository
-from storage.members import MemberRepository
+from storage.meetings import REMINDER_PAYLOAD
 from storage.outbox import NewOutboxRow, OutboxRepository, OutboxRow, enqueue
-from storage.pending import PendingInputRepository
-from storage.reports import ReportRepository
-from storage.study import StudyRepository
 
 if TYPE_CHECKING:
     from bot.zalo_app import ZaloService
@@ -112,20 +101,10 @@ class Runtime:
         )
         await migrate(engine)
         cipher = FieldCipher([key.get_secret_value() for key in self.settings.data_keys])
-        services = Services(
-            cells=CellRepository(engine),
-            members=MemberRepository(engine, cipher),
-            meetings=MeetingRepository(engine),
-            attendance=AttendanceRepository(engine),
-            absences=AbsenceRepository(engine),
-            documents=DocumentRepository(engine),
-            audit=AuditRepository(engine),
-            pending=PendingInputRepository(engine),
-            feedback=FeedbackRepository(engine),
-            links=LinkRepository(engine),
-            fees=FeeRepository(engine, cipher, load_fee_config(self.settings.fee_rates_path)),
-            reports=ReportRepository(engine),
-            study=StudyRepository(engine),
+        services = Services.over(
+            engine,
+            cipher,
+            load_fee_config(self.settings.fee_rates_path),
             clock=self.clock,
             texts=self.texts,
             default_timezone=self.settings.timezone,

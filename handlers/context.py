@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from handlers.core import Inbound, Platform
 from handlers.i18n import Texts
 from scheduler.clock import Clock
@@ -14,7 +16,9 @@ from storage.absences import AbsenceRepository
 from storage.attendance import AttendanceRepository
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
+from storage.crypto import FieldCipher
 from storage.documents import DocumentRepository
+from storage.fee_rules import FeeConfig
 from storage.feedback import FeedbackRepository
 from storage.fees import FeeRepository
 from storage.linking import LinkRepository
@@ -56,6 +60,40 @@ class Services:
     texts: Texts
     default_timezone: str
     operator_ids: frozenset[str]
+
+    @classmethod
+    def over(
+        cls,
+        engine: AsyncEngine,
+        cipher: FieldCipher,
+        fee_config: FeeConfig,
+        *,
+        clock: Clock,
+        texts: Texts,
+        default_timezone: str,
+        operator_ids: frozenset[str] = frozenset(),
+    ) -> Services:
+        """Every repository over one engine (the bot, the test harness and the benchmarks
+        all build the same set)."""
+        return cls(
+            cells=CellRepository(engine),
+            members=MemberRepository(engine, cipher),
+            meetings=MeetingRepository(engine),
+            attendance=AttendanceRepository(engine),
+            absences=AbsenceRepository(engine),
+            documents=DocumentRepository(engine),
+            audit=AuditRepository(engine),
+            pending=PendingInputRepository(engine),
+            feedback=FeedbackRepository(engine),
+            links=LinkRepository(engine),
+            fees=FeeRepository(engine, cipher, fee_config),
+            reports=ReportRepository(engine),
+            study=StudyRepository(engine),
+            clock=clock,
+            texts=texts,
+            default_timezone=default_timezone,
+            operator_ids=operator_ids,
+        )
 
 
 # How long a question the bot asked waits for its answer, unless the asker says otherwise.

@@ -475,14 +475,7 @@ async def test_a_committee_office_sends_to_chosen_cells(
         await cells.attach_to_committee(
             cell_id=cell.id, committee_id=committee.id, actor=Actor("cli"), now=START
         )
-    office = harness.person("Văn phòng Đảng ủy")
-    await cells.add_office_staff(
-        committee_id=committee.id,
-        platform="telegram",
-        user_id=office.user_id,
-        full_name=office.name,
-        now=START,
-    )
+    office = await harness.office_staff(committee.id, "Văn phòng Đảng ủy")
     [card] = await harness.say(office, "/tailieu https://example.org/hd.pdf Hướng dẫn số 12")
     assert "Gửi đến: Chi bộ Khu phố 5, Chi bộ Khu phố 6, Chi bộ Khu phố 7" in card.text
     assert "dm" not in buttons_of([card]).values()

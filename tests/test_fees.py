@@ -358,14 +358,7 @@ async def test_ledger_reads_and_records_on_every_backend(
 async def test_a_committee_office_is_pointed_to_the_report(harness: Harness) -> None:
     cells = harness.services.cells
     committee = await cells.create_committee("Đảng ủy phường", "Asia/Ho_Chi_Minh", START)
-    office = harness.person("Văn phòng")
-    await cells.add_office_staff(
-        committee_id=committee.id,
-        platform="telegram",
-        user_id=office.user_id,
-        full_name="Văn phòng",
-        now=START,
-    )
+    office = await harness.office_staff(committee.id)
     assert texts_of(await harness.say(office, "/dangphi")) == vi("fee.error.office")
     assert texts_of(await harness.tap(office, "fa:202611")) == vi("fee.error.office")
 

@@ -334,14 +334,7 @@ async def test_the_committee_office_gets_one_row_per_cell(
         await cells.attach_to_committee(
             cell_id=cell, committee_id=committee.id, actor=Actor("test"), now=START
         )
-    office = harness.person("Văn phòng")
-    await cells.add_office_staff(
-        committee_id=committee.id,
-        platform="telegram",
-        user_id=office.user_id,
-        full_name="Văn phòng",
-        now=START,
-    )
+    office = await harness.office_staff(committee.id)
     replies = await harness.say(office, "/baocao 11/2026")
     workbook = replies[0]
     assert (
@@ -601,14 +594,7 @@ async def a_committee_month(harness: Harness, engine: AsyncEngine, cipher: Field
         await cells.attach_to_committee(
             cell_id=cell, committee_id=committee.id, actor=actor, now=START
         )
-    office = harness.person("Văn phòng")
-    await cells.add_office_staff(
-        committee_id=committee.id,
-        platform="telegram",
-        user_id=office.user_id,
-        full_name="Văn phòng",
-        now=START,
-    )
+    office = await harness.office_staff(committee.id)
     return office
 
 

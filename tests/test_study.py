@@ -240,14 +240,7 @@ async def test_a_committee_campaign_reaches_every_cell_and_sums_up_per_cell(
         await cells.attach_to_committee(
             cell_id=cell.id, committee_id=committee.id, actor=Actor("test"), now=START
         )
-    office = harness.person("Văn phòng")
-    await cells.add_office_staff(
-        committee_id=committee.id,
-        platform="telegram",
-        user_id=office.user_id,
-        full_name="Văn phòng",
-        now=START,
-    )
+    office = await harness.office_staff(committee.id)
     campaign = await make_campaign(harness, office)
     first = await harness.tap(nam, f"qs:{campaign}")
     await harness.tap(nam, list(buttons_of(first).values())[1])

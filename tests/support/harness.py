@@ -14,21 +14,8 @@ from handlers.core import Attachment, ChatKind, Inbound, Platform, Reply
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from storage.absences import AbsenceRepository
-from storage.attendance import AttendanceRepository
-from storage.audit import AuditRepository
-from storage.cells import CellRepository
 from storage.crypto import FieldCipher
-from storage.documents import DocumentRepository
 from storage.fee_rules import load_fee_config
-from storage.feedback import FeedbackRepository
-from storage.fees import FeeRepository
-from storage.linking import LinkRepository
-from storage.meetings import MeetingRepository
-from storage.members import MemberRepository
-from storage.pending import PendingInputRepository
-from storage.reports import ReportRepository
-from storage.study import StudyRepository
 
 
 @dataclass
@@ -54,24 +41,13 @@ class Person:
 
 class Harness:
     def __init__(self, engine: AsyncEngine, cipher: FieldCipher, clock: ManualClock) -> None:
-        self.services = Services(
-            cells=CellRepository(engine),
-            members=MemberRepository(engine, cipher),
-            meetings=MeetingRepository(engine),
-            attendance=AttendanceRepository(engine),
-            absences=AbsenceRepository(engine),
-            documents=DocumentRepository(engine),
-            audit=AuditRepository(engine),
-            pending=PendingInputRepository(engine),
-            feedback=FeedbackRepository(engine),
-            links=LinkRepository(engine),
-            fees=FeeRepository(engine, cipher, load_fee_config()),
-            reports=ReportRepository(engine),
-            study=StudyRepository(engine),
+        self.services = Services.over(
+            engine,
+            cipher,
+            load_fee_config(),
             clock=clock,
             texts=Texts("vi"),
             default_timezone="Asia/Ho_Chi_Minh",
-            operator_ids=frozenset(),
         )
         self.dispatcher = Dispatcher(build_registry(), self.services)
         self.platform = StubPlatform()
@@ -112,6 +88,18 @@ class Harness:
             choice=data,
         )
         return await self.dispatcher.handle(inbound, self.platform)
+
+    async def office_staff(self, committee_id: int, name: str = "Văn phòng") -> Person:
+        """A worker of the committee's office (set up from the CLI in real life)."""
+        office = self.person(name)
+        await self.services.cells.add_office_staff(
+            committee_id=committee_id,
+            platform="telegram",
+            user_id=office.user_id,
+            full_name=office.name,
+            now=self.services.clock.now(),
+        )
+        return office
 
     async def send_file(self, who: Person, name: str, content: bytes) -> list[Reply]:
         file_id = f"file-{next(self._ids)}"
