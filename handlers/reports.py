@@ -151,15 +151,17 @@ def build_workbook(sheets: Sequence[Sheet]) -> bytes:
 def warm_up_files() -> threading.Thread:
     """Draw a chart and write a workbook nobody sees, in a background thread, once the bot is
     up: importing matplotlib and the first draw and save take a second or more, which the
-    first /baocao would otherwise wait for. A daemon thread, so it never holds up start-up
-    or shutdown; once per process, however many times a bot starts in it (tests do)."""
+    first /baocao would otherwise wait for. Once per process, however many times a bot starts
+    in it (tests do). Not a daemon: one still inside matplotlib's C code when the interpreter
+    exits crashes it (SIGSEGV when `chibo run` was stopped half a second after starting), so
+    exit waits for it instead, a second at most."""
 
     def warm_up() -> None:
         months = [(f"{month:02d}/00", 0.0) for month in range(1, CHART_MONTHS + 1)]
         build_chart("warm-up", "%", months)
         build_workbook([Sheet("warm-up", ["warm-up"], [[0]])])
 
-    thread = threading.Thread(target=warm_up, name="report-warm-up", daemon=True)
+    thread = threading.Thread(target=warm_up, name="report-warm-up")
     thread.start()
     return thread
 
