@@ -67,6 +67,8 @@ _MARK_OF = select(attendance).where(
     attendance.c.member_id == bindparam("member_id"),
 )
 _INSERT_MARK = insert(attendance)
+# The key's parameters are named apart from the columns: in an UPDATE, a parameter named like a
+# column would also be written to it.
 _UPDATE_MARK = (
     update(attendance)
     .where(
