@@ -11,12 +11,37 @@ import platform
 import sqlite3
 import statistics
 import subprocess
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.playground.bot_api import FakeBotApi
+
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).parent.parent
+
+
+def start_bot(
+    api: FakeBotApi, database_url: str, data_key: str, **settings: object
+) -> subprocess.Popen[bytes]:
+    """``chibo run`` as a child process against the local Bot API server, configured the way
+    a deployment is, by environment; ``settings`` are further ``CHIBO_*`` values, named in
+    lower case (``telegram_max_rate=30`` sets ``CHIBO_TELEGRAM_MAX_RATE``)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")},
+        "PYTHONPATH": str(ROOT),
+        "CHIBO_TELEGRAM_TOKEN": api.token,
+        "CHIBO_TELEGRAM_BASE_URL": api.base_url,
+        "CHIBO_TELEGRAM_BASE_FILE_URL": api.base_file_url,
+        "CHIBO_DATABASE_URL": database_url,
+        "CHIBO_DATA_KEYS": data_key,
+        "CHIBO_LOG_LEVEL": "WARNING",
+        **{f"CHIBO_{name.upper()}": str(value) for name, value in settings.items()},
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
 
 
 def _commit() -> str:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -29,7 +27,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 
-from bench.common import ROOT, publish, table
+from bench.common import publish, start_bot, table
 from bench.seed import bulk, meeting_row, seed_cells
 from bot.playground.bot_api import FakeBotApi, RateLimits
 from storage.db import create_engine, migrate
@@ -96,23 +94,6 @@ async def _open_rows(url: str) -> int:
         await engine.dispose()
 
 
-def _start_bot(api: FakeBotApi, url: str, key: str, lease: float) -> subprocess.Popen[bytes]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")},
-        "PYTHONPATH": str(ROOT),
-        "CHIBO_TELEGRAM_TOKEN": api.token,
-        "CHIBO_TELEGRAM_BASE_URL": api.base_url,
-        "CHIBO_TELEGRAM_BASE_FILE_URL": api.base_file_url,
-        "CHIBO_DATABASE_URL": url,
-        "CHIBO_DATA_KEYS": key,
-        "CHIBO_OUTBOX_LEASE_SECONDS": str(lease),
-        "CHIBO_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-    )
-
-
 async def _fan_out(count: int, lease: float, kill_halfway: bool) -> Run:
     run = Run("killed halfway and restarted" if kill_halfway else "one bot, undisturbed")
     async with FakeBotApi(rate_limits=RateLimits()) as api:
@@ -123,7 +104,7 @@ async def _fan_out(count: int, lease: float, kill_halfway: bool) -> Run:
             await _seed(url, [str(c.id) for c in chats], [str(owner.id + n) for n in range(count)])
             key = Fernet.generate_key().decode()
             started = time.monotonic()
-            bot = _start_bot(api, url, key, lease)
+            bot = start_bot(api, url, key, outbox_lease_seconds=lease)
             times: list[float] = []
             try:
                 while len(api.sent) < count:
@@ -136,7 +117,7 @@ async def _fan_out(count: int, lease: float, kill_halfway: bool) -> Run:
                     if kill_halfway and len(api.sent) >= count // 2 and bot.pid:
                         bot.send_signal(signal.SIGKILL)
                         bot.wait()
-                        bot = _start_bot(api, url, key, lease)
+                        bot = start_bot(api, url, key, outbox_lease_seconds=lease)
                         kill_halfway = False
                     await asyncio.sleep(0.05)
                 while len(times) < len(api.sent):

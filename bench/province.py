@@ -21,11 +21,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -37,7 +35,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.common import ROOT, percentile, publish, table
+from bench.common import percentile, publish, start_bot, table
 from bench.seed import (
     bulk,
     fresh_database,
@@ -292,25 +290,6 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _start_bot(
-    api: FakeBotApi, url: str, data_key: str, max_rate: float
-) -> subprocess.Popen[bytes]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")},
-        "PYTHONPATH": str(ROOT),
-        "CHIBO_TELEGRAM_TOKEN": api.token,
-        "CHIBO_TELEGRAM_BASE_URL": api.base_url,
-        "CHIBO_TELEGRAM_BASE_FILE_URL": api.base_file_url,
-        "CHIBO_DATABASE_URL": url,
-        "CHIBO_DATA_KEYS": data_key,
-        "CHIBO_LOG_LEVEL": "WARNING",
-        "CHIBO_TELEGRAM_MAX_RATE": str(max_rate),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-    )
-
-
 class Stopwatch:
     """Arrival times of the bot's replies, watched from the fake server's logs."""
 
@@ -424,7 +403,7 @@ async def main(
             size_mb = await _size(url, engine) / 1024 / 1024
             await engine.dispose()
             launched = time.perf_counter()
-            bot = _start_bot(api, url, seeded.data_key, max_rate)
+            bot = start_bot(api, url, seeded.data_key, telegram_max_rate=max_rate)
             try:
                 while not api.calls("getUpdates"):
                     if bot.poll() is not None:
