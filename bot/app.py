@@ -236,6 +236,14 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def after_start(*, own_process: bool) -> None:
+    """What every kind of bot does once it serves: settle the heap when the process is its
+    own, then warm up the report files (last: a background thread, off the start-up path)."""
+    if own_process:
+        settle_heap()
+    warm_up_files()
+
+
 def build_bot(
     settings: Settings, *, clock: Clock | None = None, own_process: bool = False
 ) -> ChiboBot:
@@ -256,9 +264,7 @@ def build_bot(
                 runtime.services.documents, application.bot
             )
         await runtime.start_outbox(application.bot)
-        if own_process:
-            settle_heap()
-        warm_up_files()  # last: a background thread, off the start-up path
+        after_start(own_process=own_process)
 
     async def post_stop(_application: TelegramApp) -> None:
         # Before shutdown closes the bot's HTTP client: the send in flight must finish.
@@ -375,8 +381,11 @@ async def running(application: TelegramApp) -> AsyncIterator[TelegramApp]:
 
 
 @asynccontextmanager
-async def running_zalo(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[Runtime]:
-    """Serve Zalo alone (no Telegram token) inside the caller's event loop."""
+async def running_zalo(
+    settings: Settings, *, clock: Clock | None = None, own_process: bool = False
+) -> AsyncIterator[Runtime]:
+    """Serve Zalo alone (no Telegram token) inside the caller's event loop; ``own_process`` as
+    for ``build_bot``."""
     if settings.zalo_token is None:
         raise ValueError("running_zalo needs a Zalo token")
     runtime = build_runtime(settings, clock=clock)
@@ -384,7 +393,7 @@ async def running_zalo(settings: Settings, *, clock: Clock | None = None) -> Asy
         await runtime.open()
         await runtime.start_zalo()
         await runtime.start_outbox(None)
-        warm_up_files()
+        after_start(own_process=own_process)
         yield runtime
     finally:
         if runtime.zalo is not None:

@@ -78,14 +78,13 @@ def _run(settings: Settings) -> int:
 
 
 async def _run_zalo(settings: Settings) -> int:
-    from bot.app import running_zalo, settle_heap
+    from bot.app import running_zalo
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running_zalo(settings):
-        settle_heap()
+    async with running_zalo(settings, own_process=True):
         await stop.wait()
     return 0
 
