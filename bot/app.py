@@ -36,6 +36,7 @@ from telegram.ext import (
 )
 
 from bot.document_files import TelegramHeldDocuments
+from bot.operator_alerts import OperatorAlerts
 from bot.relay import PlatformSenders
 from bot.settings import Settings
 from bot.telegram import TelegramAdapter
@@ -93,6 +94,10 @@ class Runtime:
     # reply for a cell's group on the other platform is relayed through it.
     senders: PlatformSenders = field(default_factory=PlatformSenders)
     dispatcher: Dispatcher | None = None
+    operator_alerts: OperatorAlerts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.operator_alerts = OperatorAlerts(self.clock.now)
 
     async def open(self) -> Services:
         # One connection per update handled at once, and a few for the outbox and the jobs.
@@ -346,10 +351,19 @@ def _error_handler(runtime: Runtime) -> ErrorCallback:
                 )
             except Exception:  # the error may be that we cannot send at all
                 logger.warning("could not tell the chat about the error", exc_info=True)
-        kind = html.escape(type(context.error).__name__)
+        kind = type(context.error).__name__
+        count = runtime.operator_alerts.admit(kind)
+        if count is None:
+            return  # the operators heard of this kind of error a moment ago
+        notice = runtime.texts(
+            "error.operator",
+            kind=html.escape(kind),
+            count=count,
+            minutes=int(runtime.operator_alerts.window.total_seconds() // 60),
+        )
         for operator in runtime.settings.admin_ids:
             try:
-                await context.bot.send_message(operator, runtime.texts("error.operator", kind=kind))
+                await context.bot.send_message(operator, notice)
             except Exception:
                 logger.warning("could not notify operator", exc_info=True)
 

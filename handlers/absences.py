@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from typing_extensions import TypedDict
+
 from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Reply, private_reply
 from storage.absences import (
@@ -36,6 +38,17 @@ from storage.models import AbsenceReason, AbsenceStatus, AttendanceState, OrgUni
 COMMAND = "xinvang"
 REASON_FLOW = "absence_reason"
 CONFIRM_FLOW = "absence_confirm"
+
+
+class ReasonQuestion(TypedDict):
+    meeting: int
+
+
+class AbsenceDraft(ReasonQuestion):
+    reason: AbsenceReason
+    note: str | None
+
+
 MAX_REASON = 300
 STREAK = 3  # absent at this many closed meetings in a row
 YEARLY_UNEXCUSED = 3  # absent without reason this many times in a calendar year

@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_percent
 
 from handlers import absences
-from handlers.context import MAX_ID_DIGITS, Context, UserError, button_id
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Platform, Reply, private_reply
 from handlers.feedback import minutes_section
 from handlers.i18n import Texts
+from handlers.numbers import parse_row_id
 from storage.attendance import (
     CHECKIN_LOOKAHEAD,
     AttendanceRepository,
@@ -615,10 +616,11 @@ async def minutes_command(context: Context) -> list[Reply]:
     argument = context.inbound.args.strip().lstrip("#")
     meeting: CheckinMeeting | None
     if argument:
-        if not argument.isdigit() or len(argument) > MAX_ID_DIGITS:
+        meeting_id = parse_row_id(argument)
+        if meeting_id is None:
             raise UserError("minutes.bad_number")
         try:
-            meeting = await repo.in_cell(cell.id, int(argument))
+            meeting = await repo.in_cell(cell.id, meeting_id)
         except CheckinMeetingNotFound:
             meeting = None
         if meeting is None or meeting.minutes is None:

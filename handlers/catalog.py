@@ -18,7 +18,19 @@ from handlers import (
     roster,
     study,
 )
-from handlers.registry import Access, Action, Command, Registry, Scope
+from handlers.registry import (
+    DAY,
+    ID,
+    MONTH,
+    NONE,
+    WORD,
+    Access,
+    Action,
+    Command,
+    Flow,
+    Registry,
+    Scope,
+)
 
 
 def build_registry() -> Registry:
@@ -111,44 +123,54 @@ def build_registry() -> Registry:
     )
 
     # Buttons. Leaders decide join requests in the group; roster changes happen privately.
-    registry.action(Action("join", cells.join_button, Access.ANYONE, Scope.GROUP))
-    registry.action(Action("jn", cells.decide_join, Access.LEADER, Scope.ANY))
-    registry.action(Action("ml", roster.members_button, Access.MEMBER, Scope.ANY))
-    registry.action(Action("pf", profile.profile_button, Access.MEMBER, Scope.PRIVATE))
-    registry.action(Action("im", menu.import_hint, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("mb", roster.member_card, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("rl", roster.role_menu, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("rs", roster.set_role, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("st", roster.status_menu, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("ss", roster.set_status, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("ho", roster.hand_over_ask, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("hy", roster.hand_over, Access.SECRETARY, Scope.PRIVATE))
-    registry.action(Action("aa", roster.set_auto_accept, Access.SECRETARY, Scope.PRIVATE))
+    registry.action(Action("join", cells.join_button, Access.ANYONE, Scope.GROUP, NONE))
+    registry.action(Action("jn", cells.decide_join, Access.LEADER, Scope.ANY, f"{ID}:(ok|no|{ID})"))
+    registry.action(Action("ml", roster.members_button, Access.MEMBER, Scope.ANY, ID))
+    registry.action(Action("pf", profile.profile_button, Access.MEMBER, Scope.PRIVATE, NONE))
+    registry.action(Action("im", menu.import_hint, Access.SECRETARY, Scope.PRIVATE, NONE))
+    registry.action(Action("mb", roster.member_card, Access.SECRETARY, Scope.PRIVATE, ID))
+    registry.action(Action("rl", roster.role_menu, Access.SECRETARY, Scope.PRIVATE, ID))
+    registry.action(Action("rs", roster.set_role, Access.SECRETARY, Scope.PRIVATE, f"{ID}:{WORD}"))
+    registry.action(Action("st", roster.status_menu, Access.SECRETARY, Scope.PRIVATE, ID))
+    registry.action(
+        Action("ss", roster.set_status, Access.SECRETARY, Scope.PRIVATE, f"{ID}:{WORD}")
+    )
+    registry.action(Action("ho", roster.hand_over_ask, Access.SECRETARY, Scope.PRIVATE, ID))
+    registry.action(Action("hy", roster.hand_over, Access.SECRETARY, Scope.PRIVATE, ID))
+    registry.action(Action("aa", roster.set_auto_accept, Access.SECRETARY, Scope.PRIVATE, "[01]"))
     # Editing a record: members their own phone and name, the secretary every field.
-    registry.action(Action("ed", profile.edit_menu, Access.MEMBER, Scope.PRIVATE))
-    registry.action(Action("ef", profile.edit_field_ask, Access.MEMBER, Scope.PRIVATE))
+    registry.action(Action("ed", profile.edit_menu, Access.MEMBER, Scope.PRIVATE, ID))
+    registry.action(
+        Action("ef", profile.edit_field_ask, Access.MEMBER, Scope.PRIVATE, f"{ID}:{WORD}")
+    )
 
     # Meeting buttons: guided scheduling, the draft's decision, edit and cancel.
-    for prefix, handler in (
-        ("md", meetings.pick_day),
-        ("mt", meetings.pick_time),
-        ("mn", meetings.default_title),
-        ("mk", meetings.decide_draft),
-        ("me", meetings.edit_menu),
-        ("mf", meetings.edit_ask),
-        ("mx", meetings.cancel_ask),
-        ("my", meetings.cancel_meeting),
-        ("mz", meetings.stop_series),
-        ("mq", meetings.keep_meeting),
+    for prefix, handler, shape in (
+        ("md", meetings.pick_day, DAY),
+        ("mt", meetings.pick_time, f"{DAY}:[0-9]{{4}}"),
+        ("mn", meetings.default_title, NONE),
+        ("mk", meetings.decide_draft, WORD),
+        ("me", meetings.edit_menu, ID),
+        ("mf", meetings.edit_ask, f"{ID}:{WORD}"),
+        ("mx", meetings.cancel_ask, ID),
+        ("my", meetings.cancel_meeting, ID),
+        ("mz", meetings.stop_series, ID),
+        ("mq", meetings.keep_meeting, NONE),
     ):
-        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY))
-    registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE))
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
+    registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE, "[01]"))
     # Attendance buttons: members say "present" in the group; leaders close check-in from
     # the group or the private marking sheet, where they mark anyone and turn its pages.
-    registry.action(Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP))
-    registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY))
-    registry.action(Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE))
-    registry.action(Action("cp", attendance.roster_page, Access.LEADER, Scope.PRIVATE))
+    registry.action(
+        Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP, f"{ID}:{WORD}")
+    )
+    registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY, ID))
+    registry.action(
+        Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE, f"{ID}:{ID}:{WORD}")
+    )
+    registry.action(
+        Action("cp", attendance.roster_page, Access.LEADER, Scope.PRIVATE, f"{ID}:{ID}")
+    )
 
     # Feedback (góp ý, kiến nghị): always private, since the author may be anonymous and
     # the text personal. One command for everyone; it shows members the kinds to write and
@@ -164,22 +186,28 @@ def build_registry() -> Registry:
             "cmd.feedback",
         )
     )
-    for prefix, handler in (
-        (feedback.KIND, feedback.pick_kind),
-        (feedback.SEND, feedback.send),
-        (feedback.MINE, feedback.my_items),
-        (feedback.NEW, feedback.new_item),
+    for prefix, handler, shape in (
+        (feedback.KIND, feedback.pick_kind, WORD),
+        (feedback.SEND, feedback.send, WORD),
+        (feedback.MINE, feedback.my_items, NONE),
+        (feedback.NEW, feedback.new_item, NONE),
     ):
-        registry.action(Action(prefix, handler, Access.MEMBER, Scope.PRIVATE))
-    for prefix, handler in (
-        (feedback.LIST, feedback.list_page),
-        (feedback.ITEM, feedback.open_item),
-        (feedback.STEP, feedback.step_ask),
+        registry.action(Action(prefix, handler, Access.MEMBER, Scope.PRIVATE, shape))
+    for prefix, handler, shape in (
+        (feedback.LIST, feedback.list_page, ID),
+        (feedback.ITEM, feedback.open_item, ID),
+        (feedback.STEP, feedback.step_ask, f"{ID}:{WORD}"),
     ):
-        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
-    registry.flow(feedback.TEXT_FLOW, feedback.text_answer)
-    registry.flow(feedback.SEND_FLOW, feedback.send_typed)
-    registry.flow(feedback.NOTE_FLOW, feedback.note_answer)
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE, shape))
+    registry.flow(
+        Flow(feedback.TEXT_FLOW, feedback.text_answer, Access.MEMBER, feedback.TextQuestion)
+    )
+    registry.flow(
+        Flow(feedback.SEND_FLOW, feedback.send_typed, Access.MEMBER, feedback.SendQuestion)
+    )
+    registry.flow(
+        Flow(feedback.NOTE_FLOW, feedback.note_answer, Access.LEADER, feedback.NoteQuestion)
+    )
 
     # One person on two platforms (Telegram and Zalo): a one-time code made on one and sent
     # privately on the other links the accounts. Anyone may send a code (the Zalo account is
@@ -201,18 +229,26 @@ def build_registry() -> Registry:
             "absence.cmd",
         )
     )
-    for prefix, member_handler in (
-        (absences.PICK_MEETING, absences.pick_meeting),
-        (absences.PICK_REASON, absences.pick_reason),
-        (absences.SEND, absences.send),
-        (absences.DROP, absences.drop),
-        (absences.WITHDRAW, absences.withdraw),
+    for prefix, member_handler, shape in (
+        (absences.PICK_MEETING, absences.pick_meeting, ID),
+        (absences.PICK_REASON, absences.pick_reason, f"{ID}:{WORD}"),
+        (absences.SEND, absences.send, ID),
+        (absences.DROP, absences.drop, NONE),
+        (absences.WITHDRAW, absences.withdraw, ID),
     ):
-        registry.action(Action(prefix, member_handler, Access.MEMBER, Scope.PRIVATE))
-    registry.action(Action(absences.DECIDE, absences.decide, Access.LEADER, Scope.PRIVATE))
-    registry.action(Action(absences.LIST, absences.list_requests, Access.LEADER, Scope.PRIVATE))
-    registry.flow(absences.REASON_FLOW, absences.reason_answer)
-    registry.flow(absences.CONFIRM_FLOW, absences.confirm_answer)
+        registry.action(Action(prefix, member_handler, Access.MEMBER, Scope.PRIVATE, shape))
+    registry.action(
+        Action(absences.DECIDE, absences.decide, Access.LEADER, Scope.PRIVATE, f"{ID}:[yn]")
+    )
+    registry.action(
+        Action(absences.LIST, absences.list_requests, Access.LEADER, Scope.PRIVATE, f"({ID})?")
+    )
+    registry.flow(
+        Flow(absences.REASON_FLOW, absences.reason_answer, Access.MEMBER, absences.ReasonQuestion)
+    )
+    registry.flow(
+        Flow(absences.CONFIRM_FLOW, absences.confirm_answer, Access.MEMBER, absences.AbsenceDraft)
+    )
 
     # Documents: leaders (or a committee office, for its cells) send a file or a link, which
     # reaches the groups only after «Gửi» on the card; everyone lists and searches, members
@@ -228,16 +264,16 @@ def build_registry() -> Registry:
             "document.cmd",
         )
     )
-    for prefix, handler in (
-        ("dk", documents.decide),
-        ("dm", documents.pick_meeting),
-        ("dp", documents.toggle_protect),
-        ("dt", documents.toggle_target),
+    for prefix, handler, shape in (
+        ("dk", documents.decide, "send|no"),
+        ("dm", documents.pick_meeting, f"({ID})?"),
+        ("dp", documents.toggle_protect, NONE),
+        ("dt", documents.toggle_target, f"all|{ID}"),
     ):
-        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY))
-    registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY))
-    registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE))
-    registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE))
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
+    registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY, ID))
+    registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE, f"{ID}(:r)?"))
+    registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE, ID))
 
     # Party fees: always private, since amounts follow salaries and pensions. Members see their
     # own months; leaders keep the month's sheet, bases, reductions and reminders. Every leader
@@ -245,21 +281,23 @@ def build_registry() -> Registry:
     registry.command(
         Command("dangphi", "fees", fees.fees_command, Access.MEMBER, Scope.PRIVATE, "fee.cmd")
     )
-    registry.action(Action(fees.MINE, fees.own_status, Access.MEMBER, Scope.PRIVATE))
-    for prefix, handler in (
-        (fees.SHEET, fees.show_sheet),
-        (fees.TOGGLE, fees.toggle_paid),
-        (fees.ALL_PAID, fees.all_paid),
-        (fees.REMIND, fees.remind),
-        (fees.MEMBERS, fees.pick_member),
-        (fees.BASIS, fees.basis_card),
-        (fees.KIND, fees.pick_kind),
-        (fees.REGION, fees.pick_region),
-        (fees.REDUCE, fees.pick_reduction),
+    registry.action(Action(fees.MINE, fees.own_status, Access.MEMBER, Scope.PRIVATE, NONE))
+    for prefix, handler, shape in (
+        (fees.SHEET, fees.show_sheet, MONTH),
+        (fees.TOGGLE, fees.toggle_paid, f"{MONTH}:{ID}"),
+        (fees.ALL_PAID, fees.all_paid, MONTH),
+        (fees.REMIND, fees.remind, MONTH),
+        (fees.MEMBERS, fees.pick_member, MONTH),
+        (fees.BASIS, fees.basis_card, f"{ID}:{MONTH}"),
+        (fees.KIND, fees.pick_kind, f"{ID}:{MONTH}:{WORD}"),
+        (fees.REGION, fees.pick_region, f"{ID}:{MONTH}:{ID}:[01]"),
+        (fees.REDUCE, fees.pick_reduction, f"{ID}:{MONTH}:{ID}"),
     ):
-        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
-    registry.flow(fees.AMOUNT_FLOW, fees.amount_answer)
-    registry.flow(fees.REDUCTION_FLOW, fees.reduction_answer)
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE, shape))
+    registry.flow(Flow(fees.AMOUNT_FLOW, fees.amount_answer, Access.LEADER, fees.AmountQuestion))
+    registry.flow(
+        Flow(fees.REDUCTION_FLOW, fees.reduction_answer, Access.LEADER, fees.ReductionQuestion)
+    )
 
     # Resolution study: leaders (or a committee office) make a campaign privately and open it;
     # members take it privately, one question at a time. Storage re-checks that a campaign is
@@ -267,17 +305,23 @@ def build_registry() -> Registry:
     registry.command(
         Command("hoctap", "study", study.study_command, Access.MEMBER, Scope.PRIVATE, "study.cmd")
     )
-    registry.action(Action(study.TAKE, study.take, Access.MEMBER, Scope.PRIVATE))
-    registry.action(Action(study.ANSWER, study.answer, Access.MEMBER, Scope.PRIVATE))
-    for prefix, handler in (
-        (study.NEW, study.new_campaign),
-        (study.OPEN, study.open_campaign),
-        (study.SUMMARY, study.summary),
+    registry.action(Action(study.TAKE, study.take, Access.MEMBER, Scope.PRIVATE, ID))
+    registry.action(
+        Action(study.ANSWER, study.answer, Access.MEMBER, Scope.PRIVATE, f"{ID}:{ID}:{ID}")
+    )
+    for prefix, handler, shape in (
+        (study.NEW, study.new_campaign, f"({ID})?"),
+        (study.OPEN, study.open_campaign, ID),
+        (study.SUMMARY, study.summary, ID),
     ):
-        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE))
-    registry.flow(study.TITLE_FLOW, study.title_answer)
-    registry.flow(study.DEADLINE_FLOW, study.deadline_answer)
-    registry.flow(study.QUESTIONS_FLOW, study.questions_answer)
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE, shape))
+    registry.flow(Flow(study.TITLE_FLOW, study.title_answer, Access.LEADER))
+    registry.flow(
+        Flow(study.DEADLINE_FLOW, study.deadline_answer, Access.LEADER, study.DeadlineQuestion)
+    )
+    registry.flow(
+        Flow(study.QUESTIONS_FLOW, study.questions_answer, Access.LEADER, study.QuestionsQuestion)
+    )
 
     # The monthly report goes only to a secretary (or a committee office, for all its cells),
     # and only privately: it names members, their attendance and fees.
@@ -293,15 +337,32 @@ def build_registry() -> Registry:
     )
 
     # Answers to questions the bot asked, and files sent privately.
-    registry.flow(cells.SETUP_FLOW, cells.setup_name_answer)
-    registry.flow(profile.EDIT_FLOW, profile.edit_field_answer)
-    registry.flow(meetings.PLACE_FLOW, meetings.place_answer)
-    registry.flow(meetings.TITLE_FLOW, meetings.title_answer)
-    registry.flow(meetings.CONFIRM_FLOW, meetings.confirm_answer)
-    registry.flow(meetings.EDIT_FLOW, meetings.edit_answer)
-    registry.flow(documents.FILE_FLOW, documents.file_answer)
-    registry.flow(documents.TITLE_FLOW, documents.title_answer)
-    registry.flow(documents.CONFIRM_FLOW, documents.confirm_answer)
-    # A private file with no question open: a roster (CSV, XLSX) or else a document to send.
-    registry.flow("document", documents.private_file)
+    registry.flow(Flow(cells.SETUP_FLOW, cells.setup_name_answer, Access.ANYONE))
+    registry.flow(
+        Flow(profile.EDIT_FLOW, profile.edit_field_answer, Access.MEMBER, profile.EditQuestion)
+    )
+    registry.flow(
+        Flow(meetings.PLACE_FLOW, meetings.place_answer, Access.LEADER, meetings.PlaceQuestion)
+    )
+    registry.flow(
+        Flow(meetings.TITLE_FLOW, meetings.title_answer, Access.LEADER, meetings.TitleQuestion)
+    )
+    registry.flow(
+        Flow(meetings.CONFIRM_FLOW, meetings.confirm_answer, Access.LEADER, meetings.MeetingDraft)
+    )
+    registry.flow(
+        Flow(meetings.EDIT_FLOW, meetings.edit_answer, Access.LEADER, meetings.EditQuestion)
+    )
+    registry.flow(Flow(documents.FILE_FLOW, documents.file_answer, Access.LEADER))
+    registry.flow(
+        Flow(documents.TITLE_FLOW, documents.title_answer, Access.LEADER, documents.DocumentDraft)
+    )
+    registry.flow(
+        Flow(
+            documents.CONFIRM_FLOW, documents.confirm_answer, Access.LEADER, documents.DocumentDraft
+        )
+    )
+    # A private file with no question open: a roster (CSV, XLSX) or else a document to send;
+    # each says itself who may send it, so a stranger learns what the file would need.
+    registry.flow(Flow("document", documents.private_file, Access.ANYONE))
     return registry

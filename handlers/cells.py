@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.context import Context, UserError
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Reply
 from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
+from handlers.numbers import parse_row_id
 from storage.audit import Actor
 from storage.errors import ChatAlreadyLinked
 from storage.linking import CellHasGroupThere
@@ -153,11 +154,11 @@ async def _join(context: Context) -> list[Reply]:
 async def decide_join(context: Context, args: list[str]) -> list[Reply]:
     """A leader's tap on a join request: approve, decline, or match to a roster entry."""
     cell = context.require_cell()
-    if len(args) != 2 or not args[0].isdigit():
+    if len(args) != 2:
         raise UserError("error.stale_button")
-    pending_id, decision = int(args[0]), args[1]
+    pending_id, decision = button_id(args), args[1]
     pending = await context.services.members.in_cell(cell.id, pending_id)
-    merge_into = int(decision) if decision.isdigit() else None
+    merge_into = parse_row_id(decision)
     if decision not in ("ok", "no") and merge_into is None:
         raise UserError("error.stale_button")
     result = await context.services.members.decide_join(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.core import Inbound, Platform
 from handlers.i18n import Texts
+from handlers.numbers import parse_number
 from scheduler.clock import Clock
 from storage.absences import AbsenceRepository
 from storage.attendance import AttendanceRepository
@@ -109,19 +110,13 @@ class UserError(Exception):
         self.values = values
 
 
-# A number in button data never has more digits than a 64-bit column holds; a longer one was
-# forged, and would overflow the query instead of getting a plain answer.
-MAX_ID_DIGITS = 18
-
-
 def button_id(args: list[str], position: int = 0) -> int:
-    """The number at ``position`` of a button's data; anything else is a stale button."""
-    if len(args) <= position:
+    """The number at ``position`` of a button's data (a row id, a page, an option), within
+    what a row id can be; anything else is a stale button."""
+    value = parse_number(args[position]) if len(args) > position else None
+    if value is None:
         raise UserError("error.stale_button")
-    value = args[position]
-    if not value.isdigit() or len(value) > MAX_ID_DIGITS:
-        raise UserError("error.stale_button")
-    return int(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

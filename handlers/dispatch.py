@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from handlers.context import Context, PlatformGateway, Services, UserError
 from handlers.core import Inbound, Reply
-from handlers.registry import Access, Registry, Scope
+from handlers.registry import Access, Flow, Registry, Scope
 from storage.crypto import PersonalDataKeyMissing, PersonalDataUnreadable
 from storage.errors import AlreadyRegistered, ChatAlreadyLinked, MemberNotFound, NotPending
 from storage.models import Member, MemberState, Role
@@ -89,12 +89,12 @@ class Dispatcher:
         if pending is not None:
             flow = self._registry.find_flow(pending.flow)
             if flow is not None:
-                return await flow(context, pending.data)
+                return await self._continue(context, flow, pending.data)
             logger.warning("dropping an answer for unknown flow %s", pending.flow)
         if inbound.attachment is not None and not inbound.is_group:
             document_flow = self._registry.find_flow("document")
             if document_flow is not None:
-                return await document_flow(context, {})
+                return await self._continue(context, document_flow, {})
         if inbound.is_group:
             return []  # ordinary group chatter is none of the bot's business
         return [Reply(context.t("error.not_understood"))]
@@ -120,15 +120,26 @@ class Dispatcher:
         return await command.handler(context)
 
     async def _action(self, context: Context, choice: str) -> list[Reply]:
-        prefix, *args = choice.split(":")
+        prefix, _, arguments = choice.partition(":")
         action = self._registry.find_action(prefix)
-        if action is None:
+        args = action.parse(arguments) if action is not None else None
+        if action is None or args is None:
             return [Reply(context.t("error.stale_button"), popup=True)]
         if action.scope is Scope.PRIVATE and context.inbound.is_group:
             return [Reply(context.t("error.private_only"), popup=True)]
         if not _allowed(action.access, context.actor):
             return [Reply(context.t(_denied_key(action.access, context.actor)), popup=True)]
         return await action.handler(context, args)
+
+    async def _continue(self, context: Context, flow: Flow, data: dict[str, object]) -> list[Reply]:
+        """An answer is a new request: who answers is checked against their role and cell now,
+        as for a button (the question is closed either way)."""
+        if not _allowed(flow.access, context.actor):
+            return [Reply(context.t(_denied_key(flow.access, context.actor)))]
+        if not flow.fits(data):
+            logger.warning("a stored %s question no longer fits its shape", flow.name)
+            return [Reply(context.t("error.stale_question"))]
+        return await flow.handler(context, data)
 
     def _scope_check(self, context: Context, scope: Scope) -> list[Reply] | None:
         if scope is Scope.PRIVATE and context.inbound.is_group:

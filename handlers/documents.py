@@ -10,13 +10,17 @@ import re
 import unicodedata
 from dataclasses import replace
 from datetime import datetime
+from typing import NotRequired
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
+
+from typing_extensions import TypedDict
 
 from handlers import roster_import
 from handlers.context import Context, UserError, button_id
 from handlers.core import Attachment, Choice, Platform, Reply, SharedFile
 from handlers.i18n import Texts
+from handlers.numbers import parse_row_id
 from storage.cells import CellRepository
 from storage.documents import (
     Document,
@@ -31,6 +35,24 @@ from storage.models import DocumentKind, MeetingStatus, OrgUnit
 FILE_FLOW = "document_file"
 TITLE_FLOW = "document_title"
 CONFIRM_FLOW = "document_confirm"
+
+
+class DocumentDraft(TypedDict):
+    """What the card will send; the title is asked for when the caption gave none."""
+
+    kind: DocumentKind
+    title: str
+    file_id: str | None
+    file_name: str | None
+    mime_type: str | None
+    size: int | None
+    sha256: str
+    url: str | None
+    meeting_id: NotRequired[int | None]
+    protect: NotRequired[bool]
+    targets: NotRequired[list[int]]
+
+
 MAX_TITLE, MAX_URL = 200, 500
 # The bytes are needed for the hash, and Telegram's getFile stops at 20 MB: refuse bigger files
 # before downloading anything.
@@ -455,8 +477,8 @@ async def toggle_target(context: Context, args: list[str]) -> list[Reply]:
     chosen = set(_int_list(draft.get("targets")))
     if args[0] == "all":
         chosen = set(cells)
-    elif args[0].isdigit() and int(args[0]) in cells:
-        chosen ^= {int(args[0])}
+    elif (target := parse_row_id(args[0])) is not None and target in cells:
+        chosen ^= {target}
     else:
         raise UserError("error.stale_button")
     if not chosen:

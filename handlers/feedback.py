@@ -15,9 +15,12 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.context import MAX_ID_DIGITS, Context, UserError, button_id
+from typing_extensions import TypedDict
+
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Reply, private_reply
 from handlers.i18n import Texts
+from handlers.numbers import parse_row_id
 from storage.feedback import (
     MAX_NOTE,
     MAX_TEXT,
@@ -43,6 +46,21 @@ STEP = "ga"  # ga:<id>:<status>        a leader moves an item (asks for the text
 TEXT_FLOW = "feedback_text"
 SEND_FLOW = "feedback_send"
 NOTE_FLOW = "feedback_note"
+
+
+class TextQuestion(TypedDict):
+    kind: FeedbackKind
+
+
+class SendQuestion(TextQuestion):
+    text: str
+
+
+class NoteQuestion(TypedDict):
+    id: int
+    status: FeedbackStatus
+
+
 # Writing a proposal takes an older member a while; a leader's answer too.
 ANSWER_TTL = timedelta(hours=1)
 PAGE_SIZE = 8
@@ -97,9 +115,10 @@ async def feedback_command(context: Context) -> list[Reply]:
         return [_kind_menu(context, "feedback.menu")]
     argument = context.inbound.args.strip().lstrip("#")
     if argument:
-        if not argument.isdigit() or len(argument) > MAX_ID_DIGITS:
+        item_id = parse_row_id(argument)
+        if item_id is None:
             raise UserError("feedback.bad_number")
-        return [await _card(context, int(argument))]
+        return [await _card(context, item_id)]
     return [await _list(context, 0)]
 
 

@@ -13,8 +13,11 @@ import re
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from typing_extensions import TypedDict
+
 from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Reply
+from handlers.numbers import parse_number
 from storage.fee_rules import REDUCTIONS, FeeBasis, FeeReduction, format_vnd, month_start
 from storage.fees import FeeLedger, FeeMember, FeeRepository, reminder_key
 from storage.models import FeeBasisKind, OrgUnit
@@ -34,6 +37,20 @@ MINE = "fo"  # fo                             one's own months
 
 AMOUNT_FLOW = "fee_amount"
 REDUCTION_FLOW = "fee_reduction"
+
+
+class AmountQuestion(TypedDict):
+    member: int
+    month: str  # YYYYMM, checked again where it is read
+    kind: FeeBasisKind
+
+
+class ReductionQuestion(TypedDict):
+    member: int
+    month: str
+    percent: int
+
+
 REMINDER_DAY = 25  # unpaid members are reminded on this day of the month, in the morning
 REMINDER_TIME = time(9, 0)
 FLAG_MONTHS = 3  # unpaid months in a year that the secretary is warned about
@@ -76,15 +93,18 @@ def parse_amount(text: str) -> int:
     cleaned = re.sub(r"[\s.,]|đ$|đồng$|d$", "", text.strip().lower())
     if cleaned.startswith("-"):
         raise UserError("fee.error.negative")
-    if not cleaned.isdigit() or not 0 < int(cleaned) <= MAX_AMOUNT:
+    amount = parse_number(cleaned, low=1, high=MAX_AMOUNT)
+    if amount is None:
         raise UserError("fee.error.amount")
-    return int(cleaned)
+    return amount
 
 
 def _month_arg(value: str) -> date:
-    if len(value) != 6 or not value.isdigit() or not 1 <= int(value[4:]) <= 12:
+    year = parse_number(value[:4], low=2000, high=2100) if len(value) == 6 else None
+    month = parse_number(value[4:], low=1, high=12)
+    if year is None or month is None:
         raise UserError("error.stale_button")
-    return date(int(value[:4]), int(value[4:]), 1)
+    return date(year, month, 1)
 
 
 def _not_future(context: Context, cell: OrgUnit, month: date) -> date:

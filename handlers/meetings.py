@@ -4,16 +4,21 @@ reminder text the outbox sends."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from handlers.context import Context, UserError
+from typing_extensions import TypedDict
+
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.fields import fold
 from handlers.i18n import Texts
+from handlers.numbers import ASCII_DIGITS, is_ascii_digits
 from handlers.vi_datetime import DateTimeProblem, parse_when
 from storage.cells import CellRepository
 from storage.documents import DocumentRepository
@@ -26,8 +31,34 @@ TITLE_FLOW = "meeting_title"
 EDIT_FLOW = "meeting_edit"
 MAX_TITLE, MAX_PLACE, MAX_AGENDA, MAX_URL = 200, 300, 2000, 500
 GUIDED_DAYS = 21
+# Cells plan a year ahead at most; a date further out is a typo (or year 9999, which no reminder
+# or recurrence arithmetic can follow).
+MAX_AHEAD = timedelta(days=2 * 365)
 GUIDED_TIMES = ("07:30", "08:00", "14:00", "19:00", "19:30", "20:00")
 EDITABLE = ("time", "place", "link", "title", "agenda")
+
+
+# What each question keeps between asking and answering (checked before an answer is read).
+class PlaceQuestion(TypedDict):
+    starts_at: datetime
+
+
+class TitleQuestion(PlaceQuestion):
+    place: str
+
+
+class MeetingDraft(TypedDict):
+    kind: MeetingKind
+    title: str
+    starts_at: datetime
+    place: str
+    online_url: str | None
+    agenda: str
+
+
+class EditQuestion(TypedDict):
+    meeting_id: int
+    field: Literal["time", "place", "link", "title", "agenda"]
 
 
 # --- shared rendering ----------------------------------------------------------------------
@@ -120,6 +151,8 @@ def _check_url(raw: str) -> str:
 def _check_future(context: Context, starts_at: datetime) -> datetime:
     if starts_at <= context.now:
         raise UserError("meeting.error.past")
+    if starts_at > context.now + MAX_AHEAD:
+        raise UserError("meeting.error.too_far", years=MAX_AHEAD.days // 365)
     return starts_at
 
 
@@ -221,7 +254,7 @@ async def pick_day(context: Context, args: list[str]) -> list[Reply]:
 async def pick_time(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     day = _day_arg(args)
-    if len(args) != 2 or len(args[1]) != 4 or not args[1].isdigit():
+    if len(args) != 2 or len(args[1]) != 4 or not is_ascii_digits(args[1]):
         raise UserError("error.stale_button")
     try:
         clock = time(int(args[1][:2]), int(args[1][2:]))
@@ -401,9 +434,7 @@ async def list_command(context: Context) -> list[Reply]:
 
 async def _scheduled_meeting(context: Context, args: list[str]) -> tuple[OrgUnit, Meeting]:
     cell = context.require_cell()
-    if not args or not args[0].isdigit():
-        raise UserError("error.stale_button")
-    meeting = await context.services.meetings.get(int(args[0]))
+    meeting = await context.services.meetings.get(button_id(args))
     if meeting is None or meeting.cell_id != cell.id:
         raise UserError("meeting.error.not_found")
     if meeting.status is MeetingStatus.CANCELLED:
@@ -527,7 +558,7 @@ def parse_offsets(text: str) -> list[int]:
     index = 0
     while index < len(tokens):
         token = tokens[index]
-        number = "".join(ch for ch in token if ch.isdigit())
+        number = "".join(itertools.takewhile(ASCII_DIGITS.__contains__, token))
         unit = token[len(number) :]
         if not number or not token.startswith(number):
             raise UserError("reminders.error.bad")

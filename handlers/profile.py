@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from typing_extensions import TypedDict
+
 from handlers import fields
-from handlers.context import Context, UserError
+from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Reply
 from handlers.member_view import describe_member
 from handlers.names import MAX_PERSON_NAME, clean_name
@@ -15,7 +17,14 @@ from storage.models import Member, Role
 
 EDIT_FLOW = "profile_edit"
 CLEAR_WORDS = ("-", "xoa", "xóa", "clear")
+
+
 # In the order a form lists them.
+class EditQuestion(TypedDict):
+    member_id: int
+    field: str  # one of EDITABLE_FIELDS, checked where it is read
+
+
 EDITABLE_FIELDS = (
     "full_name",
     "gender",
@@ -61,9 +70,7 @@ async def _editable_member(context: Context, member_id: int, field: str | None) 
 
 
 def _member_id(args: list[str]) -> int:
-    if not args or not args[0].isdigit():
-        raise UserError("error.stale_button")
-    return int(args[0])
+    return button_id(args)
 
 
 async def edit_menu(context: Context, args: list[str]) -> list[Reply]:

@@ -3,9 +3,14 @@ who may use it and where. Built in one place (handlers/catalog.py) in visible or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from handlers.context import Context
 from handlers.core import Reply
@@ -46,14 +51,65 @@ class Command:
         return (self.vi,) if self.vi == self.en else (self.vi, self.en)
 
 
+# Pieces of a button's argument shape. Button data comes back from the client as it likes, so
+# each action states the exact shape its arguments take and the dispatcher refuses anything
+# else before a handler sees it: ASCII only, a bounded number of digits, no extra parts.
+ID = "[0-9]{1,10}"  # a row id, a page or a small count; handlers still bound its value
+WORD = "[a-z_]{1,24}"  # an enum value such as a role, a status or a reason
+MONTH = "[0-9]{6}"  # YYYYMM
+DAY = "[0-9]{4}-[0-9]{2}-[0-9]{2}"  # an ISO date
+NONE = ""  # a button without arguments
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
-    """What a button does. Its choice data is ``prefix:arg:arg``."""
+    """What a button does. Its choice data is ``prefix`` or ``prefix:args``, where ``args``
+    must match ``shape`` (a regular expression over the whole argument string)."""
 
     prefix: str
     handler: ActionHandler
     access: Access
     scope: Scope
+    shape: str = NONE
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pattern", re.compile(self.shape, re.ASCII))
+
+    def parse(self, arguments: str) -> list[str] | None:
+        """The arguments as a list when they have this action's shape, else None."""
+        if self._pattern.fullmatch(arguments) is None:
+            return None
+        return arguments.split(":") if arguments else []
+
+
+class NoData(TypedDict):
+    """A question that keeps nothing between asking and answering."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """The answer to a question the bot asked. Like a button, it names who may give it: the
+    right to finish is checked again when the answer arrives, not only when the question was
+    asked (a deputy demoted meanwhile may not finish editing a meeting). ``data`` is the
+    TypedDict of what the question keeps; a stored question that no longer fits it (written
+    by an older version, or tampered with) is answered as stale, never half-read."""
+
+    name: str
+    handler: FlowHandler
+    access: Access
+    data: type[Any] = NoData
+    _adapter: TypeAdapter[Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_adapter", TypeAdapter(self.data))
+
+    def fits(self, data: dict[str, object]) -> bool:
+        try:
+            self._adapter.validate_python(data)
+        except ValidationError:
+            return False
+        return True
 
 
 class Registry:
@@ -61,7 +117,7 @@ class Registry:
         self._commands: list[Command] = []
         self._by_name: dict[str, Command] = {}
         self._actions: dict[str, Action] = {}
-        self._flows: dict[str, FlowHandler] = {}
+        self._flows: dict[str, Flow] = {}
 
     def command(self, command: Command) -> None:
         for name in command.names:
@@ -75,10 +131,10 @@ class Registry:
             raise ValueError(f"bad or duplicate action prefix {action.prefix!r}")
         self._actions[action.prefix] = action
 
-    def flow(self, name: str, handler: FlowHandler) -> None:
-        if name in self._flows:
-            raise ValueError(f"flow {name!r} registered twice")
-        self._flows[name] = handler
+    def flow(self, flow: Flow) -> None:
+        if flow.name in self._flows:
+            raise ValueError(f"flow {flow.name!r} registered twice")
+        self._flows[flow.name] = flow
 
     def find_command(self, name: str) -> Command | None:
         return self._by_name.get(name.lower())
@@ -86,8 +142,14 @@ class Registry:
     def find_action(self, prefix: str) -> Action | None:
         return self._actions.get(prefix)
 
-    def find_flow(self, name: str) -> FlowHandler | None:
+    def find_flow(self, name: str) -> Flow | None:
         return self._flows.get(name)
 
     def commands(self) -> Iterator[Command]:
         return iter(self._commands)
+
+    def actions(self) -> Iterator[Action]:
+        return iter(self._actions.values())
+
+    def flows(self) -> Iterator[Flow]:
+        return iter(self._flows.values())

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from typing_extensions import TypedDict
+
 from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Poll, Reply
 from handlers.study_import import MAX_QUESTION_CHARS, Question, parse_csv, parse_text
@@ -38,6 +40,17 @@ SUMMARY = "qv"  # qv:<campaign>              completion, scores, most-missed que
 TITLE_FLOW = "study_title"
 DEADLINE_FLOW = "study_deadline"
 QUESTIONS_FLOW = "study_questions"
+
+
+class DeadlineQuestion(TypedDict):
+    document: int | None
+    title: str
+
+
+class QuestionsQuestion(TypedDict):
+    campaign: int
+
+
 ANSWER_TTL = timedelta(hours=1)
 MAX_TITLE = 200
 MAX_FILE_BYTES = 512 * 1024

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from handlers.context import UserError
+from handlers.numbers import is_ascii_digits
 
 MAX_QUESTIONS = 50
 MAX_QUESTION_CHARS = 300  # Telegram's quiz-poll limits
@@ -40,7 +41,7 @@ class Question:
 
 
 def _index(mark: str) -> int:
-    return int(mark) - 1 if mark.isdigit() else LETTERS.index(mark.upper())
+    return int(mark) - 1 if is_ascii_digits(mark) else LETTERS.index(mark.upper())
 
 
 def _check(number: int, text: str, options: list[str], correct: list[int]) -> Question:

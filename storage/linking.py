@@ -4,6 +4,7 @@ and Telegram) to the same member record, so attendance, absences and reads count
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ def one_account_each(rows: Sequence[Any], prefer: str) -> list[tuple[str, str]]:
     return list(chosen.values())
 
 
+# ASCII digits only: str.isdigit() also takes '²', which no code contains.
+_CODE = re.compile(f"[0-9]{{{CODE_DIGITS}}}")
+
+
 def _digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
@@ -59,7 +64,7 @@ def _digest(code: str) -> str:
 def normalize_code(raw: str) -> str | None:
     """The digits of a code as people type it ("1234 5678", "1234-5678"), or None."""
     digits = "".join(ch for ch in raw if not ch.isspace() and ch != "-")
-    return digits if len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit() else None
+    return digits if _CODE.fullmatch(digits) else None
 
 
 class LinkRepository:

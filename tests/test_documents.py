@@ -417,7 +417,7 @@ async def test_members_cannot_send_and_bad_taps_are_refused(
     ):
         [popup] = await harness.tap(nam, data, group=GROUP)
         assert popup.popup and popup.text == vi(key)
-    [stale] = await harness.tap(secretary, "dm:abc")
+    [stale] = await harness.tap(secretary, "dm:4")  # well formed, but no draft waits
     assert stale.text == vi("document.error.draft_gone")
     await harness.say(secretary, "/tailieu https://example.org/a.pdf A")
     [stale] = await harness.tap(secretary, "dm:abc")
