@@ -15,18 +15,17 @@ import re
 import sys
 from collections.abc import Iterable
 
-# The most each third-party logger may say, whatever our level.
+# Our own packages log at CHIBO_LOG_LEVEL; everything else at most at INFO (the root's level),
+# and these, which say too much even at INFO, at most at WARNING.
+OUR_PACKAGES = ("bot", "handlers", "storage", "scheduler")
 THIRD_PARTY_CEILINGS = {
-    "httpx": logging.WARNING,
+    "httpx": logging.WARNING,  # every request URL
     "httpcore": logging.WARNING,
-    "telegram": logging.INFO,
-    "aiosqlite": logging.WARNING,
-    "sqlalchemy": logging.WARNING,
-    "apscheduler": logging.WARNING,  # two lines per outbox tick at INFO
-    "uvicorn": logging.INFO,
-    "uvicorn.access": logging.WARNING,
-    "tornado": logging.WARNING,  # PTB's webhook server
-    "asyncio": logging.INFO,
+    "aiosqlite": logging.WARNING,  # every statement with its parameters, at DEBUG
+    "sqlalchemy": logging.WARNING,  # the same, at INFO
+    "apscheduler": logging.WARNING,  # two lines per outbox tick
+    "uvicorn.access": logging.WARNING,  # paths; a file link's path is a bearer token
+    "tornado.access": logging.WARNING,  # PTB's webhook server, the same
 }
 REDACTED = "<redacted>"
 # A bot token in a Bot API URL, Telegram's ("/bot123:AA…/getMe") and Zalo's alike.
@@ -69,12 +68,16 @@ class Redactor(logging.Filter):
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr at ``level`` (our own loggers), third-party ones at most at their
-    ceiling, and nothing written before ``Redactor`` has cleaned it."""
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    """Log to stderr: our own packages at ``level``, third-party ones at most at INFO (some
+    at WARNING) whatever ``level`` is, and nothing written before ``Redactor`` cleaned it."""
     ours = logging.getLevelNamesMapping()[level]
+    logging.basicConfig(
+        level=max(ours, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for package in OUR_PACKAGES:
+        logging.getLogger(package).setLevel(ours)
     for name, ceiling in THIRD_PARTY_CEILINGS.items():
         logging.getLogger(name).setLevel(max(ceiling, ours))
     redactor = Redactor(secrets)
