@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
+from bot.log_setup import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
@@ -40,15 +42,28 @@ Dừng: bấm Ctrl+C / Stop: press Ctrl+C
 """
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # APScheduler logs two lines per outbox tick at INFO.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def _with_webhook_secret(settings: Settings) -> Settings:
+    """Telegram webhook mode never runs unsigned: without ``CHIBO_WEBHOOK_SECRET`` anyone who
+    reaches the URL could post updates as any user. A fresh secret is made for the run and
+    registered with setWebhook, so only Telegram's own calls carry it."""
+    if not settings.webhook_url or settings.webhook_secret is not None:
+        return settings
+    # 256 bits in Telegram's allowed alphabet (A-Z a-z 0-9 _ -), 43 characters.
+    generated = SecretStr(secrets.token_urlsafe(32))
+    return settings.model_copy(update={"webhook_secret": generated})
+
+
+def _secrets_of(settings: Settings) -> list[str]:
+    """Every secret a log line could carry, for the redactor."""
+    values = [
+        settings.telegram_token,
+        settings.zalo_token,
+        settings.webhook_secret,
+        settings.zalo_webhook_secret,
+        settings.link_key,
+        *settings.data_keys,
+    ]
+    return [value.get_secret_value() for value in values if value is not None]
 
 
 def _run(settings: Settings) -> int:
@@ -63,14 +78,14 @@ def _run(settings: Settings) -> int:
 
     bot = build_bot(settings, own_process=True)
     if settings.webhook_url:
+        if settings.webhook_secret is None:
+            raise RuntimeError("webhook mode needs a secret: see _with_webhook_secret")
         bot.application.run_webhook(
             listen=settings.webhook_listen,
             port=settings.webhook_port,
             url_path="telegram",
             webhook_url=settings.webhook_url.rstrip("/") + "/telegram",
-            secret_token=(
-                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            ),
+            secret_token=settings.webhook_secret.get_secret_value(),
         )
     else:
         bot.application.run_polling()
@@ -234,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    _configure_logging(settings.log_level)
+    settings = _with_webhook_secret(settings)
+    configure_logging(settings.log_level, _secrets_of(settings))
     if arguments.command == "run":
         return _run(settings)
     if arguments.command == "migrate":

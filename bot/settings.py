@@ -5,6 +5,7 @@ The environment variable names (prefix ``CHIBO_``) are a contract other tools re
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -90,6 +92,14 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 # Never echo the key itself: only its position in the list.
                 raise ValueError(f"key #{position} is not a valid Fernet key") from exc
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret_alphabet(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for setWebhook's secret_token; the value itself is never echoed.
+        if value is not None and not _TELEGRAM_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters: letters A-Z a-z, digits, _ and -")
         return value
 
     @field_validator("zalo_webhook_secret")

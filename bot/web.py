@@ -28,6 +28,21 @@ MAX_WEBHOOK_BYTES = 64 * 1024
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+async def _body_within(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it passes ``limit``: reading stops there, so an
+    oversized body costs at most ``limit`` bytes of memory, however long it is announced
+    or sent."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 class WebEndpoint:
     """Builds the Starlette app. ``on_zalo_event`` and ``zalo_secret`` enable the webhook;
     ``documents`` is wired by the documents capability."""
@@ -62,8 +77,8 @@ class WebEndpoint:
         # Constant time, so the secret cannot be guessed a character at a time.
         if self._secret is None or not hmac.compare_digest(given, self._secret):
             return PlainTextResponse("forbidden", status_code=403)
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BYTES:
+        body = await _body_within(request, MAX_WEBHOOK_BYTES)
+        if body is None:
             return PlainTextResponse("too large", status_code=413)
         try:
             update = json.loads(body)

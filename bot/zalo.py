@@ -13,7 +13,6 @@ import asyncio
 import logging
 import re
 import unicodedata
-from collections import OrderedDict
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -28,12 +27,12 @@ from scheduler.clock import Clock
 from scheduler.dispatcher import ChatUnavailable, RetryLater
 from storage.cells import CellRepository
 from storage.choices import ANYONE, ChoiceRepository, Option
+from storage.seen_messages import SeenMessages
 from storage.usage import UsageRepository
 
 logger = logging.getLogger(__name__)
 
 CHOICES_TTL = timedelta(hours=12)
-SEEN_MESSAGES = 2048  # a webhook may redeliver: remember this many recent message ids
 TEXT_EVENTS = ("message.text.received", "message.image.received")
 UNAVAILABLE_CODES = (403, 404)
 _NUMBER = re.compile(r"^\s*(?:số\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
@@ -242,13 +241,15 @@ class ZaloSender:
 class ZaloAdapter:
     """Receives Zalo events (polled or from the webhook), runs the dispatcher, sends replies."""
 
-    def __init__(self, output: ZaloOutput, choices: ChoiceRepository, clock: Clock) -> None:
+    def __init__(
+        self, output: ZaloOutput, choices: ChoiceRepository, seen: SeenMessages, clock: Clock
+    ) -> None:
         self._output = output
         self._choices = choices
+        self._seen = seen
         self._clock = clock
         self._dispatcher: Dispatcher | None = None
         self._relay: PlatformSenders | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, int] = {}
 
@@ -256,22 +257,13 @@ class ZaloAdapter:
         self._dispatcher = dispatcher
         self._relay = relay
 
-    def _first_delivery(self, message_id: str) -> bool:
-        if not message_id:
-            return True
-        if message_id in self._seen:
-            return False
-        self._seen[message_id] = None
-        if len(self._seen) > SEEN_MESSAGES:
-            self._seen.popitem(last=False)
-        return True
-
     async def on_event(self, event: dict[str, Any]) -> None:
         if self._dispatcher is None or self._relay is None:
             raise RuntimeError("the Zalo adapter received an event before start-up finished")
         message = event.get("message")
         message_id = str(message.get("message_id") or "") if isinstance(message, dict) else ""
-        if not self._first_delivery(message_id):
+        # A webhook may redeliver, to this process or another one, or after a restart.
+        if message_id and not await self._seen.first_sight(message_id, self._clock.now()):
             return
         inbound = to_inbound(event, self._output.bot_name)
         if inbound is None:

@@ -27,6 +27,7 @@ from handlers.i18n import Texts
 from scheduler.clock import Clock
 from storage.cells import CellRepository
 from storage.choices import ChoiceRepository
+from storage.seen_messages import SeenMessages
 from storage.usage import UsageRepository
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class ZaloService:
             signer=signer,
             files=files,
         )
-        adapter = ZaloAdapter(output, choices, self._clock)
+        adapter = ZaloAdapter(output, choices, SeenMessages(engine), self._clock)
         adapter.attach(dispatcher, relay)
         relay.register(Platform.ZALO, ZaloSender(output))
         self.adapter = adapter

@@ -4,12 +4,18 @@ both accounts act as the same member, so attendance, absences and reads count on
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from handlers.context import Context, UserError
 from handlers.core import Platform, Reply
 from storage.errors import AlreadyRegistered
-from storage.linking import LinkCodeInvalid, PlatformAlreadyLinked, normalize_code
+from storage.linking import (
+    LinkAttemptsExceeded,
+    LinkCodeInvalid,
+    PlatformAlreadyLinked,
+    normalize_code,
+)
 from storage.models import MemberState
 
 CODE_TTL = timedelta(minutes=15)
@@ -53,8 +59,15 @@ async def _redeem(context: Context, raw: str) -> list[Reply]:
     inbound = context.inbound
     try:
         linked = await context.services.links.redeem(
-            code=code, platform=inbound.platform, user_id=inbound.user_id, now=context.now
+            code=code,
+            platform=inbound.platform,
+            user_id=inbound.user_id,
+            chat_id=inbound.chat_id,
+            now=context.now,
         )
+    except LinkAttemptsExceeded as blocked:
+        minutes = max(1, math.ceil((blocked.until - context.now).total_seconds() / 60))
+        raise UserError("link.too_many_attempts", minutes=minutes) from None
     except LinkCodeInvalid:
         raise UserError("link.bad_code") from None
     except PlatformAlreadyLinked:

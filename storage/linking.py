@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import case, delete, insert, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,13 +21,25 @@ from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import AlreadyRegistered, ChatAlreadyLinked, StorageConflict
 from storage.models import MemberState, Role
-from storage.schema import chats, identities, link_codes, members
+from storage.schema import UTCDateTime, chats, identities, link_attempts, link_codes, members
 
 CODE_DIGITS = 8  # 10^8 codes, alive for minutes: not guessable by typing in a chat
+# Wrong codes allowed per account and per chat in a window that starts at the first of them:
+# with the codes' short life this leaves a guesser odds of about one in a million a day.
+WRONG_CODES_ALLOWED = 5
+ATTEMPT_WINDOW = timedelta(hours=1)
 
 
 class LinkCodeInvalid(StorageConflict):
     """No live code like this: mistyped, already used or expired."""
+
+
+class LinkAttemptsExceeded(StorageConflict):
+    """Too many wrong codes from this account or chat: no code is tried until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until)
+        self.until = until
 
 
 class PlatformAlreadyLinked(StorageConflict):
@@ -59,6 +73,12 @@ _CODE = re.compile(f"[0-9]{{{CODE_DIGITS}}}")
 
 def _digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _subject(platform: str, external_id: str) -> str:
+    subject = f"{platform}:{external_id}"
+    # Longer than the column: kept as its digest, which is just as distinct.
+    return subject if len(subject) <= 160 else f"{platform}:sha256:{_digest(external_id)}"
 
 
 def normalize_code(raw: str) -> str | None:
@@ -97,9 +117,20 @@ class LinkRepository:
             )
         return code
 
-    async def redeem(self, *, code: str, platform: str, user_id: str, now: datetime) -> Linked:
-        """Link (platform, user_id) to the code's member and use the code up, all or nothing."""
+    async def redeem(
+        self, *, code: str, platform: str, user_id: str, chat_id: str, now: datetime
+    ) -> Linked:
+        """Link (platform, user_id) to the code's member and use the code up, all or nothing.
+        Wrong codes are counted per account and per chat; past ``WRONG_CODES_ALLOWED`` in
+        ``ATTEMPT_WINDOW`` every code, even the right one, is refused until the window ends."""
+        subjects = (("account", _subject(platform, user_id)), ("chat", _subject(platform, chat_id)))
         async with self._engine.begin() as connection:
+            # Counted first, as if wrong: the counter rows stay locked until this transaction
+            # ends, so concurrent attempts (other replicas too) queue instead of all passing
+            # the check. A blocked attempt rolls back; a right code takes its count back.
+            until = await _count_wrong(connection, subjects, now)
+            if until is not None:
+                raise LinkAttemptsExceeded(until)
             row = (
                 await connection.execute(
                     select(link_codes.c.member_id, link_codes.c.expires_at).where(
@@ -107,50 +138,13 @@ class LinkRepository:
                     )
                 )
             ).first()
-            if row is None or row.expires_at <= now:
-                raise LinkCodeInvalid
-            member_id = int(row.member_id)
-            taken = await connection.execute(
-                select(identities.c.member_id).where(
-                    (
-                        (identities.c.platform == platform)
-                        & (identities.c.external_user_id == user_id)
-                    )
-                    | ((identities.c.platform == platform) & (identities.c.member_id == member_id))
-                )
-            )
-            owners = {int(owner) for owner in taken.scalars()}
-            if owners - {member_id}:
-                raise AlreadyRegistered
-            if owners:
-                raise PlatformAlreadyLinked
-            cell_id = (
-                await connection.execute(
-                    select(members.c.org_unit_id).where(members.c.id == member_id)
-                )
-            ).scalar_one()
-            try:
-                await connection.execute(
-                    insert(identities).values(
-                        platform=platform,
-                        external_user_id=user_id,
-                        member_id=member_id,
-                        linked_at=now,
-                    )
-                )
-            except IntegrityError as exc:  # the same account linked by a concurrent message
-                raise AlreadyRegistered from exc
-            await connection.execute(delete(link_codes).where(link_codes.c.member_id == member_id))
-            await record(
-                connection,
-                at=now,
-                actor=Actor(f"{platform}:{user_id}", member_id),
-                action="member.account_linked",
-                org_unit_id=cell_id,
-                target=f"member:{member_id}",
-                details={"platform": platform},
-            )
-        return Linked(member_id=member_id, cell_id=cell_id)
+            linked = None
+            if row is not None and row.expires_at > now:
+                await _uncount(connection, subjects)
+                linked = await _link(connection, int(row.member_id), platform, user_id, now)
+        if linked is None:  # raised after the commit, so that the count stays
+            raise LinkCodeInvalid
+        return linked
 
     async def member_accounts(self, member_id: int, prefer: str) -> list[tuple[str, str]]:
         """(platform, account) to tell the member privately: one account, on ``prefer`` when
@@ -252,3 +246,93 @@ async def _chats(connection: AsyncConnection, cell_id: int) -> set[tuple[str, st
         select(chats.c.platform, chats.c.external_id).where(chats.c.org_unit_id == cell_id)
     )
     return {(str(platform), str(chat)) for platform, chat in rows}
+
+
+async def _count_wrong(
+    connection: AsyncConnection, subjects: Sequence[tuple[str, str]], now: datetime
+) -> datetime | None:
+    """Count one wrong code for each subject; when one of them is past the allowance, the end
+    of its window (the latest one), else None."""
+    cutoff = now - ATTEMPT_WINDOW
+    stale = link_attempts.c.window_start <= cutoff
+    # Counters whose window has passed are of no use: dropped here, where guessing happens.
+    # Rows another attempt holds are skipped (PostgreSQL), so two prunes never deadlock.
+    key = tuple_(link_attempts.c.scope, link_attempts.c.subject)
+    held = select(link_attempts.c.scope, link_attempts.c.subject).where(stale)
+    await connection.execute(
+        delete(link_attempts).where(key.in_(held.with_for_update(skip_locked=True)))
+    )
+    blocked: list[datetime] = []
+    for scope, subject in subjects:
+        statement: Any = (
+            postgresql_insert(link_attempts)
+            if connection.dialect.name == "postgresql"
+            else sqlite_insert(link_attempts)
+        )
+        counted = await connection.execute(
+            statement.values(scope=scope, subject=subject, failures=1, window_start=now)
+            .on_conflict_do_update(
+                index_elements=[link_attempts.c.scope, link_attempts.c.subject],
+                set_={
+                    "failures": case((stale, 1), else_=link_attempts.c.failures + 1),
+                    "window_start": case(
+                        (stale, literal(now, UTCDateTime())), else_=link_attempts.c.window_start
+                    ),
+                },
+            )
+            .returning(link_attempts.c.failures, link_attempts.c.window_start)
+        )
+        failures, window_start = counted.one()
+        if failures > WRONG_CODES_ALLOWED:
+            blocked.append(window_start + ATTEMPT_WINDOW)
+    return max(blocked, default=None)
+
+
+async def _uncount(connection: AsyncConnection, subjects: Sequence[tuple[str, str]]) -> None:
+    for scope, subject in subjects:
+        await connection.execute(
+            update(link_attempts)
+            .where(link_attempts.c.scope == scope, link_attempts.c.subject == subject)
+            .values(failures=link_attempts.c.failures - 1)
+        )
+
+
+async def _link(
+    connection: AsyncConnection, member_id: int, platform: str, user_id: str, now: datetime
+) -> Linked:
+    taken = await connection.execute(
+        select(identities.c.member_id).where(
+            ((identities.c.platform == platform) & (identities.c.external_user_id == user_id))
+            | ((identities.c.platform == platform) & (identities.c.member_id == member_id))
+        )
+    )
+    owners = {int(owner) for owner in taken.scalars()}
+    if owners - {member_id}:
+        raise AlreadyRegistered
+    if owners:
+        raise PlatformAlreadyLinked
+    cell_id = (
+        await connection.execute(select(members.c.org_unit_id).where(members.c.id == member_id))
+    ).scalar_one()
+    try:
+        await connection.execute(
+            insert(identities).values(
+                platform=platform,
+                external_user_id=user_id,
+                member_id=member_id,
+                linked_at=now,
+            )
+        )
+    except IntegrityError as exc:  # the same account linked by a concurrent message
+        raise AlreadyRegistered from exc
+    await connection.execute(delete(link_codes).where(link_codes.c.member_id == member_id))
+    await record(
+        connection,
+        at=now,
+        actor=Actor(f"{platform}:{user_id}", member_id),
+        action="member.account_linked",
+        org_unit_id=cell_id,
+        target=f"member:{member_id}",
+        details={"platform": platform},
+    )
+    return Linked(member_id=member_id, cell_id=cell_id)

@@ -557,3 +557,27 @@ study_results = Table(
     Column("completed_at", UTCDateTime(), nullable=False),
     Index("ix_study_results_cell", "cell_id"),
 )
+
+# --- hardening: webhook replays and link-code guessing (migration 0006) ---------------------
+
+# Zalo message ids already handled: a webhook may redeliver, also to another replica or after
+# a restart. The first insert wins; rows older than a day are pruned.
+zalo_seen_messages = Table(
+    "zalo_seen_messages",
+    metadata,
+    Column("message_id", String(128), primary_key=True),
+    Column("seen_at", UTCDateTime(), nullable=False),
+    Index("ix_zalo_seen_messages_seen_at", "seen_at"),
+)
+
+# Wrong /lienket codes per account and per chat ("scope" says which), counted in a fixed
+# window that starts at the first wrong code.
+link_attempts = Table(
+    "link_attempts",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("subject", String(160), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Index("ix_link_attempts_window_start", "window_start"),
+)

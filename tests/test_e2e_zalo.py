@@ -307,6 +307,39 @@ async def test_webhook_checks_the_secret_and_handles_a_redelivery_once(
         assert zalo.webhook_statuses == [200, 200]
 
 
+async def test_a_redelivery_after_a_restart_is_still_handled_once(
+    zalo: FakeZaloApi, tmp_path: Path, clock: ManualClock
+) -> None:
+    port = _free_port()
+    settings = zalo_settings(
+        zalo,
+        tmp_path,
+        web_port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        zalo_webhook_secret="webhook-secret-1",
+    )
+    person = zalo.add_user("Lê Văn Nam")
+    event: dict[str, Any] = {
+        "event_name": "message.text.received",
+        "message": {
+            "from": {"id": person.id, "display_name": person.display_name},
+            "chat": {"id": person.id, "chat_type": "PRIVATE"},
+            "text": "/trogiup",
+            "message_id": "m-restart-1",
+            "date": 1,
+        },
+    }
+    async with running_zalo(settings, clock=clock):
+        await zalo.deliver(event)
+        await zalo.wait_for(person.id)
+    # The bot restarts (a deploy, a crash) and Zalo redelivers the same message.
+    async with running_zalo(settings, clock=clock):
+        await zalo.deliver(event)
+        await zalo.idle(0.3)
+    assert len(zalo.sent_to(person.id)) == 1
+    assert zalo.webhook_statuses == [200, 200]
+
+
 async def test_chibo_run_serves_zalo_alone_and_never_logs_the_token(
     zalo: FakeZaloApi, tmp_path: Path
 ) -> None:

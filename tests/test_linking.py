@@ -4,6 +4,7 @@ SQLite file; repositories also on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,9 @@ from storage.choices import ANYONE, ChoiceRepository
 from storage.crypto import FieldCipher
 from storage.errors import AlreadyRegistered
 from storage.linking import (
+    ATTEMPT_WINDOW,
+    WRONG_CODES_ALLOWED,
+    LinkAttemptsExceeded,
     LinkCodeInvalid,
     LinkRepository,
     PlatformAlreadyLinked,
@@ -27,7 +31,7 @@ from storage.linking import (
 )
 from storage.meetings import MeetingDetails
 from storage.models import MeetingKind
-from storage.schema import audit_log, chats, identities, link_codes, outbox
+from storage.schema import audit_log, chats, identities, link_attempts, link_codes, outbox
 from storage.usage import UsageRepository
 from tests.conftest import START
 from tests.support.harness import Harness, Person, texts_of
@@ -225,6 +229,32 @@ async def test_founding_a_new_cell_from_zalo_is_open_to_the_first_person(
     assert texts_of(again) == vi("setup.already_linked_named", cell="Chi bộ KP7")
 
 
+async def test_guessing_link_codes_is_stopped_per_account(
+    harness: Harness, clock: ManualClock
+) -> None:
+    _secretary, member = await cell_with_member(harness)
+    code = code_in(await harness.say(member, "/lienket"))
+    wrong = "1" * 8 if code != "1" * 8 else "2" * 8
+    for _ in range(WRONG_CODES_ALLOWED):
+        assert texts_of(await on_zalo(harness, "z-guess", f"/lienket {wrong}")) == vi(
+            "link.bad_code"
+        )
+    blocked = vi("link.too_many_attempts", minutes=60)
+    assert texts_of(await on_zalo(harness, "z-guess", f"/lienket {wrong}")) == blocked
+    # Past the allowance even the right code is refused, and says when to try again.
+    clock.advance(timedelta(minutes=20))
+    right = await on_zalo(harness, "z-guess", f"/lienket {code}")
+    assert texts_of(right) == vi("link.too_many_attempts", minutes=40)
+    assert await harness.services.members.by_identity("zalo", "z-guess") is None
+    # Another account is not held back by this one's guesses.
+    assert texts_of(await on_zalo(harness, "z-other", f"/lienket {wrong}")) == vi("link.bad_code")
+    # Once the window has passed, a fresh code links.
+    clock.advance(ATTEMPT_WINDOW - timedelta(minutes=20))
+    fresh = code_in(await harness.say(member, "/lienket"))
+    done = await on_zalo(harness, "z-guess", f"/lienket {fresh}")
+    assert texts_of(done) == vi("link.done", name="Lê Văn Nam", cell="Chi bộ KP5")
+
+
 # --- repositories, on SQLite and PostgreSQL ------------------------------------------------
 
 
@@ -250,7 +280,7 @@ async def test_link_repository_redeems_once(engine: AsyncEngine) -> None:
         member_id=member_id, cell_id=cell_id, actor=actor, now=START, ttl=timedelta(minutes=5)
     )
     with pytest.raises(PlatformAlreadyLinked):
-        await links.redeem(code=code, platform="zalo", user_id="z-new", now=START)
+        await links.redeem(code=code, platform="zalo", user_id="z-new", chat_id="z-new", now=START)
     await CellRepository(engine).found_cell(
         platform="telegram",
         chat_id="-100",
@@ -262,15 +292,17 @@ async def test_link_repository_redeems_once(engine: AsyncEngine) -> None:
         now=START,
     )
     with pytest.raises(AlreadyRegistered):  # Lan's Telegram account is hers
-        await links.redeem(code=code, platform="telegram", user_id="77", now=START)
+        await links.redeem(code=code, platform="telegram", user_id="77", chat_id="77", now=START)
     with pytest.raises(LinkCodeInvalid):
         later = START + timedelta(minutes=5)
-        await links.redeem(code=code, platform="telegram", user_id="42", now=later)
-    linked = await links.redeem(code=code, platform="telegram", user_id="42", now=START)
+        await links.redeem(code=code, platform="telegram", user_id="42", chat_id="42", now=later)
+    linked = await links.redeem(
+        code=code, platform="telegram", user_id="42", chat_id="42", now=START
+    )
     assert (linked.member_id, linked.cell_id) == (member_id, cell_id)
     assert await links.platforms_of(member_id) == ["zalo", "telegram"]
     with pytest.raises(LinkCodeInvalid):
-        await links.redeem(code=code, platform="telegram", user_id="43", now=START)
+        await links.redeem(code=code, platform="telegram", user_id="43", chat_id="43", now=START)
     assert await count(engine, identities) == 3
 
 
@@ -350,7 +382,7 @@ async def test_secretary_accounts_prefer_the_platform_asked_for(engine: AsyncEng
     code = await links.make_code(
         member_id=member_id, cell_id=cell_id, actor=actor, now=START, ttl=timedelta(minutes=5)
     )
-    await links.redeem(code=code, platform="telegram", user_id="42", now=START)
+    await links.redeem(code=code, platform="telegram", user_id="42", chat_id="42", now=START)
     assert await links.secretary_accounts(cell_id, prefer="telegram") == [("telegram", "42")]
     assert await links.secretary_accounts(cell_id, prefer="zalo") == [("zalo", "z-hoa")]
 
@@ -375,3 +407,59 @@ async def test_an_absence_asked_on_zalo_reaches_a_secretary_on_telegram_and_back
     told = [r for r in decided if r.chat_id is not None]
     # Nam has accounts on both; the answer came from Telegram, so he hears it there, once.
     assert [(r.platform, r.chat_id) for r in told] == [(Platform.TELEGRAM, member.user_id)]
+
+
+async def test_wrong_codes_are_counted_per_account_and_per_chat_even_at_once(
+    engine: AsyncEngine,
+) -> None:
+    cell_id, member_id = await _cell_and_secretary(engine)
+    links = LinkRepository(engine)
+    code = await links.make_code(
+        member_id=member_id,
+        cell_id=cell_id,
+        actor=Actor("zalo:z-hoa", member_id),
+        now=START,
+        ttl=timedelta(minutes=15),
+    )
+    wrong = "1" * 8 if code != "1" * 8 else "2" * 8
+
+    async def attempt(user_id: str, chat_id: str, guess: str = wrong) -> str:
+        try:
+            await links.redeem(
+                code=guess, platform="telegram", user_id=user_id, chat_id=chat_id, now=START
+            )
+        except LinkCodeInvalid:
+            return "wrong"
+        except LinkAttemptsExceeded as blocked:
+            assert blocked.until == START + ATTEMPT_WINDOW
+            return "blocked"
+        return "linked"
+
+    # Ten guesses at once from one account: the allowance holds under concurrency.
+    outcomes = await asyncio.gather(*(attempt("42", "42") for _ in range(10)))
+    assert sorted(outcomes) == ["blocked"] * 5 + ["wrong"] * WRONG_CODES_ALLOWED
+    assert await attempt("42", "42", code) == "blocked"
+    # Many accounts guessing in one chat are held by the chat's count.
+    for user in range(WRONG_CODES_ALLOWED):
+        assert await attempt(f"9{user}", "-100chat") == "wrong"
+    assert await attempt("99", "-100chat", code) == "blocked"
+    # A right code is not counted as a wrong one; a spent window starts again.
+    assert await attempt("43", "43", code) == "linked"
+    async with engine.connect() as connection:
+        counted = dict(
+            (
+                await connection.execute(
+                    select(link_attempts.c.subject, link_attempts.c.failures).where(
+                        link_attempts.c.scope == "account"
+                    )
+                )
+            ).all()
+        )
+    assert counted["telegram:43"] == 0 and counted["telegram:42"] == WRONG_CODES_ALLOWED
+    later = START + ATTEMPT_WINDOW
+    with pytest.raises(LinkCodeInvalid):  # the code has expired by now; the count restarted
+        await links.redeem(code=code, platform="telegram", user_id="42", chat_id="42", now=later)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(link_attempts.c.subject))).scalars().all()
+    # What had aged out was pruned by that attempt: only its own fresh counters are left.
+    assert sorted(rows) == ["telegram:42", "telegram:42"]

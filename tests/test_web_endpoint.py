@@ -92,3 +92,63 @@ def test_keys_derive_from_the_data_key_or_the_link_key() -> None:
     files = TemporaryFiles(timedelta(hours=1))
     file_id, _ = files.keep(ServedFile("a.txt", b"a"))
     assert files.get(file_id) == ServedFile("a.txt", b"a") and files.get(file_id + 1) is None
+
+
+async def _post_raw(
+    app: Any, chunks: int, chunk: bytes, *, declared: int | None = None
+) -> tuple[int, int]:
+    """POST ``chunks`` pieces of ``chunk`` to the webhook straight over ASGI (the transport is
+    the fake here): the status answered and how many body bytes the endpoint pulled."""
+    pulled = 0
+    given = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled, given
+        if given < chunks:
+            given += 1
+            pulled += len(chunk)
+            return {"type": "http.request", "body": chunk, "more_body": True}
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(SECRET_HEADER.lower().encode(), SECRET.encode())]
+    if declared is not None:
+        headers.append((b"content-length", str(declared).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": ZALO_WEBHOOK_PATH,
+        "raw_path": ZALO_WEBHOOK_PATH.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    return int(sent[0]["status"]), pulled
+
+
+async def test_an_oversized_webhook_body_is_refused_while_it_is_read(clock: ManualClock) -> None:
+    events: list[dict[str, Any]] = []
+    web, _ = _endpoint(clock, events)
+    app = web.app()
+    chunk = b" " * 4096
+    # 4 MB sent without a length (chunked): reading stops one chunk past the limit.
+    status, pulled = await _post_raw(app, 1024, chunk)
+    assert status == 413
+    assert pulled <= MAX_WEBHOOK_BYTES + len(chunk)
+    # A length announced over the limit is refused before any of the body is read.
+    status, pulled = await _post_raw(app, 1024, chunk, declared=1024 * len(chunk))
+    assert (status, pulled) == (413, 0)
+    # Within the limit, in pieces: read whole and handled.
+    body = b'{"ok": true, "result": {"event_name": "x"}}'
+    status, _ = await _post_raw(app, 1, body)
+    assert status == 200 and events == [{"event_name": "x"}]
