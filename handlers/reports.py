@@ -18,13 +18,13 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from handlers.context import Context, UserError
 from handlers.core import OutboundFile, Reply
 from handlers.fees import parse_month
+from handlers.spreadsheet_cells import text_cell, written_cell
 from storage.fee_rules import month_start
 from storage.fees import FeeLedger, FeeTotals
 from storage.models import AbsenceStatus, AttendanceState, FeedbackStatus, OrgUnit
@@ -128,7 +128,8 @@ class Sheet:
 
 def build_workbook(sheets: Sequence[Sheet]) -> bytes:
     """An XLSX file, one worksheet per ``Sheet``; pure and blocking — run it in a thread.
-    Written in openpyxl's write-only mode: a province's summary has thousands of rows."""
+    Written in openpyxl's write-only mode: a province's summary has thousands of rows. Names and
+    titles are people's text: every cell goes through ``written_cell``, never as a formula."""
     book = Workbook(write_only=True)
     for sheet in sheets:
         page = book.create_sheet(sheet.title[:31])
@@ -136,12 +137,12 @@ def build_workbook(sheets: Sequence[Sheet]) -> bytes:
             widest = max([len(str(title)), *(len(str(row[column - 1])) for row in sheet.rows)])
             page.column_dimensions[get_column_letter(column)].width = min(widest + 2, 60)
         page.freeze_panes = "A2"
-        header = [WriteOnlyCell(page, value=title) for title in sheet.header]
+        header = [text_cell(page, title) for title in sheet.header]
         for cell in header:
             cell.font = Font(bold=True)
         page.append(header)
         for row in sheet.rows:
-            page.append(list(row))
+            page.append([written_cell(page, value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -30,11 +30,16 @@ from handlers.fields import (
     parse_status,
     without_separators,
 )
+from handlers.xlsx_budget import SpreadsheetTooLarge, SpreadsheetUnreadable, check_xlsx
 from storage.models import Gender, MemberStatus, RosterRow
 
+MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DATA_ROWS = 2000
 # Rows looked at, blank ones included: an XLSX can claim a million empty rows in a few bytes.
 MAX_SCANNED_ROWS = 100_000
+# Cells looked at, each row counted up to its last cell: 2,001 rows of 100 columns. One cell
+# in column XFD makes a row of 16,384, and a CSV line of separators a row of a million.
+MAX_CELLS = 200_000
 MAX_NAME_LENGTH = 120
 MAX_SHOWN_LENGTH = 40
 ADMISSION_AGE = 18
@@ -143,6 +148,8 @@ def _read_header(cells: Sequence[Cell]) -> tuple[dict[str, _Column], set[int]]:
 def parse_roster(file_name: str, content: bytes, *, today: date) -> ParsedRoster:
     """Every row of a roster file checked; raises RosterFileError if the file is unusable."""
     suffix = file_name.lower().rsplit(".", 1)[-1] if "." in file_name else ""
+    if len(content) > MAX_FILE_BYTES:
+        raise RosterFileError("import.too_big", limit=f"{MAX_FILE_BYTES // (1024 * 1024)} MB")
     if suffix == "csv":
         lines = _limited(_csv_rows(content))
     elif suffix == "xlsx":
@@ -158,12 +165,17 @@ def parse_roster(file_name: str, content: bytes, *, today: date) -> ParsedRoster
 
 def _limited(rows: Iterable[Sequence[Cell]]) -> list[tuple[int, Sequence[Cell]]]:
     """The non-blank rows with their 1-based line numbers: the header and at most
-    MAX_DATA_ROWS data rows, or RosterFileError."""
+    MAX_DATA_ROWS data rows, or RosterFileError; at most MAX_SCANNED_ROWS rows and MAX_CELLS
+    cells are looked at."""
     kept: list[tuple[int, Sequence[Cell]]] = []
     too_many = RosterFileError("roster.error.too_many_rows", limit=str(MAX_DATA_ROWS))
+    cells = 0
     for line, row in enumerate(rows, start=1):
         if line > MAX_SCANNED_ROWS:
             raise too_many
+        cells += len(row)
+        if cells > MAX_CELLS:
+            raise _too_large()
         if any(_text(cell) for cell in row):
             kept.append((line, row))
             if len(kept) > 1 + MAX_DATA_ROWS:
@@ -205,7 +217,18 @@ def _csv_rows(content: bytes) -> Iterator[list[str]]:
         raise RosterFileError("roster.error.unreadable") from None
 
 
+def _too_large() -> RosterFileError:
+    return RosterFileError("roster.error.too_large", rows=str(MAX_DATA_ROWS))
+
+
 def _xlsx_lines(content: bytes) -> list[tuple[int, Sequence[Cell]]]:
+    # Before openpyxl sees the file: it would unpack and pad whatever the file asks for.
+    try:
+        check_xlsx(content, max_cells=MAX_CELLS)
+    except SpreadsheetTooLarge:
+        raise _too_large() from None
+    except SpreadsheetUnreadable:
+        raise RosterFileError("roster.error.unreadable") from None
     # Imported here: openpyxl is slow to import and only XLSX files need it.
     from openpyxl import load_workbook
     from openpyxl.worksheet._read_only import ReadOnlyWorksheet

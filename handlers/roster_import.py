@@ -8,10 +8,9 @@ from zoneinfo import ZoneInfo
 
 from handlers.context import Context, UserError
 from handlers.core import Reply
-from handlers.roster_file import ParsedRoster, RosterFileError, parse_roster
+from handlers.roster_file import MAX_FILE_BYTES, ParsedRoster, RosterFileError, parse_roster
 from storage.models import Role
 
-MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_LINES_SHOWN = 40
 SUPPORTED_SUFFIXES = (".csv", ".xlsx")
 
@@ -26,11 +25,10 @@ async def receive_document(context: Context, _data: dict[str, object]) -> list[R
     cell = context.require_cell()
     if not attachment.file_name.lower().endswith(SUPPORTED_SUFFIXES):
         raise UserError("roster.error.file_type")
+    # The reader refuses a bigger file too; asking first saves the download.
     if attachment.size is not None and attachment.size > MAX_FILE_BYTES:
         raise UserError("import.too_big", limit="2 MB")
     content = await context.gateway.download(attachment.file_id)
-    if len(content) > MAX_FILE_BYTES:
-        raise UserError("import.too_big", limit="2 MB")
     today = context.now.astimezone(ZoneInfo(cell.timezone)).date()
     try:
         # Parsing an XLSX is CPU work: keep it off the event loop.
