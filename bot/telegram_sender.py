@@ -2,8 +2,9 @@
 
 Replies render as the adapter renders plain sends (text split at 4,096 characters, choices as an
 inline keyboard under the last part). Telegram's errors are mapped onto the outbox's: a flood
-wait becomes ``RetryLater`` so the row is rescheduled instead of this task sleeping, and a chat
-that no longer accepts the bot becomes ``ChatUnavailable``.
+wait becomes ``RetryLater`` so the row is rescheduled instead of this task sleeping, a chat
+that no longer accepts the bot becomes ``ChatUnavailable``, and Telegram failing on its side or
+not answering (5xx, network errors, timeouts) becomes ``PlatformDown``.
 
 Give it the application's bot (an ``ExtBot`` with the app's ``AIORateLimiter``): the limits are
 per token, so every send of the process must pass through that one limiter.
@@ -17,12 +18,12 @@ import warnings
 from datetime import timedelta
 
 from telegram import Bot
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
 from bot.telegram_render import keyboard, send_reply
 from handlers.core import Platform, Reply
 from handlers.i18n import Texts
-from scheduler.dispatcher import ChatUnavailable, RetryLater
+from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class TelegramSender:
             if any(wording in error.message.lower() for wording in _UNAVAILABLE_WORDING):
                 raise ChatUnavailable(error.message) from None
             raise
+        except NetworkError as error:
+            # After BadRequest, its subclass: what is left is PTB's word for a 5xx, a
+            # connection that failed, or a timeout (TimedOut), which may come after delivery.
+            raise PlatformDown(type(error).__name__) from None
 
     async def _send_reply(self, target: int | str, reply: Reply) -> int | str:
         try:

@@ -24,7 +24,7 @@ from handlers.core import ChatKind, Inbound, Platform, Reply, SharedFile
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import Clock
-from scheduler.dispatcher import ChatUnavailable, RetryLater
+from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
 from storage.cells import CellRepository
 from storage.choices import ANYONE, ChoiceRepository, Option
 from storage.seen_messages import SeenMessages
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 CHOICES_TTL = timedelta(hours=12)
 TEXT_EVENTS = ("message.text.received", "message.image.received")
 UNAVAILABLE_CODES = (403, 404)
+NO_ANSWER = 0  # ZaloError.code when the request got no answer at all
+SERVER_ERRORS = 500
 _NUMBER = re.compile(r"^\s*(?:số\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 
 
@@ -235,6 +237,11 @@ class ZaloSender:
         except ZaloError as error:
             if error.code in UNAVAILABLE_CODES:
                 raise ChatUnavailable(f"zalo {error.code}") from None
+            if error.code == NO_ANSWER:
+                # The client names only the httpx error's kind (ReadTimeout, ConnectError).
+                raise PlatformDown(f"zalo {error.description}") from None
+            if error.code >= SERVER_ERRORS:
+                raise PlatformDown(f"zalo {error.code}") from None
             raise
 
 

@@ -1,13 +1,15 @@
 """Feedback tracked to an answer (/gopy, alias /feedback), always in a private chat.
 
-A member picks a kind (góp ý, phản ánh, kiến nghị, đề xuất), writes it, and chooses to send it
-with their name or anonymously; the secretary and deputy hear of it privately at once. Leaders
+A member picks a kind (góp ý, phản ánh, kiến nghị, đề xuất), chooses to send it with their name
+or anonymously, then writes it; the secretary and deputy hear of it privately at once. Leaders
 list open items oldest first and move each one along with a text of their own — in progress,
 answered, forwarded to the committee, closed — and a named member is told of every step. A
 committee office sees the items its cells forwarded and may answer or close them.
 
 Anonymous really means no link: the item stores no member, its audit entry names nobody, and
-nothing here logs who sent it. The member is told so before choosing.
+nothing here logs who sent it. The member is told so before choosing. The choice comes before
+the text because an open question is stored under the asker's account: an anonymous text is
+never kept there, not even while its author decides; it goes straight into an item without one.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from storage.models import FeedbackKind, FeedbackStatus, OrgUnit
 
 # Choice-data prefixes (registered in handlers/catalog.py).
 KIND = "gk"  # gk:<kind>               a member picks what to write
-SEND = "gs"  # gs:named|anon|drop      …and how to send it
+SEND = "gs"  # gs:named|anon|drop      …and how to send it, before writing it
 MINE = "gm"  # gm                      a member's own named items
 NEW = "gn"  # gn                       a leader writes an item of their own
 LIST = "gl"  # gl:<page>               a leader's open items
@@ -134,21 +136,58 @@ async def pick_kind(context: Context, args: list[str]) -> list[Reply]:
         raise UserError("feedback.office_cannot_write")
     if len(args) != 1 or args[0] not in {kind.value for kind in FeedbackKind}:
         raise UserError("error.stale_button")
-    kind = FeedbackKind(args[0])
-    await context.expect_answer(TEXT_FLOW, {"kind": kind.value}, ttl=ANSWER_TTL)
+    data: dict[str, object] = {"kind": args[0]}
+    await context.expect_answer(SEND_FLOW, data, ttl=ANSWER_TTL)
+    return [_send_choice(context, data)]
+
+
+def _send_choice(context: Context, data: dict[str, object]) -> Reply:
+    kind = FeedbackKind(str(data["kind"]))
+    rows = (
+        (Choice(context.t("feedback.button.named"), f"{SEND}:named"),),
+        (Choice(context.t("feedback.button.anonymous"), f"{SEND}:anon"),),
+        (Choice(context.t("feedback.button.drop"), f"{SEND}:drop"),),
+    )
+    return Reply(context.t("feedback.choose_how", kind=_kind_label(context, kind)), choices=rows)
+
+
+async def send_typed(context: Context, data: dict[str, object]) -> list[Reply]:
+    """A text where a tap was expected. It is not kept: the member has not said yet whether it
+    may be stored with their name. They are asked to choose, then to send it again."""
+    await context.expect_answer(SEND_FLOW, data, ttl=ANSWER_TTL)
+    return [Reply(context.t("feedback.choose_first")), _send_choice(context, data)]
+
+
+async def send(context: Context, args: list[str]) -> list[Reply]:
+    """Named or anonymous is chosen: ask for the text."""
+    if len(args) != 1 or args[0] not in {"named", "anon", "drop"}:
+        raise UserError("error.stale_button")
+    data = await context.take_answer(SEND_FLOW)
+    if data is None:
+        raise UserError("error.stale_button")
+    if args[0] == "drop":
+        return [Reply(context.t("feedback.dropped"), replace=True)]
+    if context.is_office:
+        raise UserError("feedback.office_cannot_write")
+    kind = FeedbackKind(str(data["kind"]))
+    anonymous = args[0] == "anon"
+    await context.expect_answer(
+        TEXT_FLOW, {"kind": kind.value, "anonymous": anonymous}, ttl=ANSWER_TTL
+    )
+    how = context.t("feedback.button.anonymous" if anonymous else "feedback.button.named")
+    ask = "feedback.ask_text_anonymous" if anonymous else "feedback.ask_text"
     return [
+        Reply(context.t("feedback.chosen", how=how), replace=True),
         Reply(
-            context.t(
-                "feedback.ask_text", kind=_kind_label(context, kind), limit=_number(MAX_TEXT)
-            ),
+            context.t(ask, kind=_kind_label(context, kind), limit=_number(MAX_TEXT)),
             ask_text=True,
-        )
+        ),
     ]
 
 
 async def text_answer(context: Context, data: dict[str, object]) -> list[Reply]:
-    """The member's text: checked, then they choose named or anonymous before anything is
-    stored. A text that fails a check keeps the question open, so nothing is lost."""
+    """The member's text, sent the way they chose. A text that fails a check keeps the question
+    open, so nothing is lost (and the question holds no text, so nothing is kept either)."""
     text = context.inbound.text.strip()
     if not text:
         await context.expect_answer(TEXT_FLOW, data, ttl=ANSWER_TTL)
@@ -165,51 +204,17 @@ async def text_answer(context: Context, data: dict[str, object]) -> list[Reply]:
                 ask_text=True,
             )
         ]
-    data = {**data, "text": text}
-    await context.expect_answer(SEND_FLOW, data, ttl=ANSWER_TTL)
-    return [_send_choice(context, data)]
-
-
-def _send_choice(context: Context, data: dict[str, object]) -> Reply:
-    kind = FeedbackKind(str(data["kind"]))
-    text = str(data["text"])
-    preview = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
-    rows = (
-        (Choice(context.t("feedback.button.named"), f"{SEND}:named"),),
-        (Choice(context.t("feedback.button.anonymous"), f"{SEND}:anon"),),
-        (Choice(context.t("feedback.button.drop"), f"{SEND}:drop"),),
-    )
-    return Reply(
-        context.t("feedback.how_to_send", kind=_kind_label(context, kind), text=preview),
-        choices=rows,
-    )
-
-
-async def send_typed(context: Context, data: dict[str, object]) -> list[Reply]:
-    """A text where a tap was expected: keep the item and ask again."""
-    await context.expect_answer(SEND_FLOW, data, ttl=ANSWER_TTL)
-    return [Reply(context.t("feedback.tap_to_send")), _send_choice(context, data)]
-
-
-async def send(context: Context, args: list[str]) -> list[Reply]:
-    if len(args) != 1 or args[0] not in {"named", "anon", "drop"}:
-        raise UserError("error.stale_button")
-    data = await context.take_answer(SEND_FLOW)
-    if data is None:
-        raise UserError("error.stale_button")
-    if args[0] == "drop":
-        return [Reply(context.t("feedback.dropped"), replace=True)]
     cell = context.require_cell()
     actor = context.require_actor()
     if context.is_office:
         raise UserError("feedback.office_cannot_write")
-    anonymous = args[0] == "anon"
+    anonymous = data.get("anonymous") is True
     kind = FeedbackKind(str(data["kind"]))
     item = await _repo(context).submit(
         cell_id=cell.id,
         member_id=None if anonymous else actor.id,
         kind=kind,
-        text=str(data["text"]),
+        text=text,
         actor=context.audit_actor,
         now=context.now,
     )
@@ -218,7 +223,7 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
         kind=_kind_label(context, kind),
         id=item.id,
     )
-    replies = [Reply(done, replace=True)]
+    replies = [Reply(done)]
     author = context.t("feedback.anonymous") if anonymous else actor.full_name
     notice = context.t(
         "feedback.notify_leaders",

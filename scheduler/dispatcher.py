@@ -3,9 +3,16 @@ a ``Sender`` per process does the talking and maps its platform's errors onto th
 below.
 
 Delivery is at least once, with the window for a duplicate kept to one message: rows go out one
-at a time and each is marked sent right after its send, so a crash can repeat only the message
-that was in flight. Nothing here sleeps: a flood wait moves the row's due time forward and the
-next tick picks it up.
+at a time and each is marked sent right after its send, so a crash, or a send whose answer was
+lost (a timeout after the platform delivered), can repeat only the message that was in flight.
+
+Failures come in three kinds. The chat refusing the bot fails the row at once. The platform
+being down (HTTP 5xx, a network error, a timeout) says nothing about the message: the row is
+retried, with capped backoff, until it expires (a reminder at its meeting's start), however long
+the outage lasts. Anything else is the message's or our own fault and gives up after a few tries.
+
+Nothing here sleeps: a flood wait or an outage holds that platform's rows back (the others still
+go out), moves the row's due time forward, and a later tick picks it up.
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(minutes=15)
+# While a platform is down one row probes it; ten minutes at most between probes keeps a
+# recovered platform from waiting long, and an outage from costing more than a call a few minutes.
+OUTAGE_BACKOFF_MAX = timedelta(minutes=10)
 
 
 class RetryLater(Exception):
@@ -50,6 +60,16 @@ class ChatUnavailable(Exception):
         self.reason = reason
 
 
+class PlatformDown(Exception):
+    """The platform failed on its side or could not be reached: HTTP 5xx, a network error, a
+    timeout. Nothing says the message is at fault, so it is tried again until it expires.
+    ``reason`` names the kind of failure, never message text or a URL (it may hold the token)."""
+
+    def __init__(self, reason: str = "platform down") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Obsolete(Exception):
     """Raised by a renderer: the row no longer makes sense (its meeting is gone, cancelled or
     has started). The row is expired instead of sent."""
@@ -57,8 +77,8 @@ class Obsolete(Exception):
 
 class Sender(Protocol):
     async def send(self, platform: str, chat_id: str, replies: list[Reply]) -> None:
-        """Deliver ``replies`` to ``chat_id``; raise RetryLater or ChatUnavailable as they
-        apply, anything else for a failure worth retrying."""
+        """Deliver ``replies`` to ``chat_id``; raise RetryLater, ChatUnavailable or
+        PlatformDown as they apply, anything else for a failure worth a few more tries."""
         ...
 
 
@@ -104,10 +124,10 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def backoff(attempts: int) -> timedelta:
-    """Wait before the next try after ``attempts`` failed ones: 30 s, 1, 2, 4 min … ≤ 15 min."""
+def backoff(attempts: int, cap: timedelta = BACKOFF_MAX) -> timedelta:
+    """Wait before the next try after ``attempts`` failed ones: 30 s, 1, 2, 4 min … ≤ ``cap``."""
     delay = BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 10))
-    return min(delay, BACKOFF_MAX)
+    return min(delay, cap)
 
 
 def error_location(error: BaseException) -> str:
@@ -146,7 +166,11 @@ class OutboxDispatcher:
         # Stop starting sends this long before the lease ends: a send may wait in the rate
         # limiter and on the network, and must finish while the rows are still ours.
         self._margin = lease / 4 if lease_margin is None else lease_margin
-        self._paused_until: datetime | None = None
+        # Per platform, in memory only (a restart merely probes a little sooner): until when
+        # its rows are held back (a flood wait, an outage), and how many probes in a row found
+        # it down.
+        self._paused: dict[str, datetime] = {}
+        self._outages: dict[str, int] = {}
         self._stopping = False
         self._lock = asyncio.Lock()
 
@@ -158,23 +182,36 @@ class OutboxDispatcher:
         async with self._lock:  # one batch at a time per worker id
             return await self._tick()
 
+    def _held_back(self, now: datetime) -> set[str]:
+        """The platforms whose rows wait at ``now``; pauses that are over are forgotten."""
+        for platform, until in list(self._paused.items()):
+            if until <= now:
+                del self._paused[platform]
+        return set(self._paused)
+
     async def _tick(self) -> TickResult:
         now = self._clock.now()
         expired = await self._repo.expire_due(now)
-        if self._stopping or (self._paused_until is not None and now < self._paused_until):
+        if self._stopping:
             return TickResult(expired=expired)
-        self._paused_until = None
-        rows = await self._repo.claim(self.worker_id, now, self._lease, self._batch)
+        rows = await self._repo.claim(
+            self.worker_id, now, self._lease, self._batch, skip_platforms=self._held_back(now)
+        )
         deadline = now + self._lease - self._margin
         sent = retried = failed = 0
+        # Rows of a platform that was paused during this batch: handed back untried.
+        held: list[int] = []
         for position, row in enumerate(rows):
             current = self._clock.now()
-            if self._stopping or self._paused_until is not None or current >= deadline:
+            if self._stopping or current >= deadline:
                 # The rest may already belong to another worker (our lease is running out):
                 # release is guarded by claimed_by, so it only hands back what is still ours.
-                rest = [later.id for later in rows[position:]]
+                rest = held + [later.id for later in rows[position:]]
                 await self._repo.release(rest, self.worker_id)
                 return TickResult(sent, retried, failed, expired, left=len(rest))
+            if row.platform in self._held_back(current):
+                held.append(row.id)
+                continue
             outcome = await self._deliver(row, current)
             if outcome == "sent":
                 sent += 1
@@ -184,7 +221,10 @@ class OutboxDispatcher:
                 failed += 1
             else:
                 expired += 1
-        return TickResult(sent, retried, failed, expired, more=len(rows) == self._batch)
+        if held:
+            await self._repo.release(held, self.worker_id)
+        more = len(rows) == self._batch
+        return TickResult(sent, retried, failed, expired, left=len(held), more=more)
 
     async def _deliver(self, row: OutboxRow, now: datetime) -> Outcome:
         if row.expires_at is not None and row.expires_at <= now:
@@ -208,9 +248,9 @@ class OutboxDispatcher:
             await self._repo.mark_expired(row.id, self.worker_id, "obsolete")
             return "expired"
         except RetryLater as wait:
-            # A flood wait is for the whole bot: hold this worker until it is over.
+            # A flood wait is for the whole bot token: hold this platform until it is over.
             resume = self._clock.now() + timedelta(seconds=wait.seconds)
-            self._paused_until = resume
+            self._paused[row.platform] = resume
             await self._repo.retry_at(
                 row.id,
                 self.worker_id,
@@ -220,6 +260,8 @@ class OutboxDispatcher:
             )
             logger.info("outbox row %d: flood wait of %g s", row.id, wait.seconds)
             return "retried"
+        except PlatformDown as down:
+            return await self._platform_down(row, down)
         except ChatUnavailable as gone:
             await self._repo.mark_failed(row.id, self.worker_id, f"chat unavailable: {gone.reason}")
             logger.info("outbox row %d: the chat no longer accepts the bot", row.id)
@@ -227,6 +269,7 @@ class OutboxDispatcher:
             return "failed"
         except Exception as error:
             return await self._failed_attempt(row, error)
+        self._outages.pop(row.platform, None)
         done = self._clock.now()
         if not await self._repo.mark_sent(row.id, self.worker_id, done):
             logger.warning(
@@ -234,6 +277,27 @@ class OutboxDispatcher:
                 row.id,
             )
         return "sent"
+
+    async def _platform_down(self, row: OutboxRow, down: PlatformDown) -> Outcome:
+        """Hold the platform back for a growing while; this row probes it again then. The try
+        is not counted against the row: however long the outage, the row waits until it
+        expires (``expire_due`` ends it then), and is never failed for it."""
+        probes = self._outages.get(row.platform, 0) + 1
+        self._outages[row.platform] = probes
+        resume = self._clock.now() + backoff(probes, OUTAGE_BACKOFF_MAX)
+        self._paused[row.platform] = resume
+        await self._repo.retry_at(
+            row.id, self.worker_id, resume, f"platform down: {down.reason}", count_attempt=False
+        )
+        logger.warning(
+            "outbox: %s is down (%s, %d in a row); row %d and the rest wait until %s",
+            row.platform,
+            down.reason,
+            probes,
+            row.id,
+            resume.isoformat(timespec="seconds"),
+        )
+        return "retried"
 
     async def _failed_attempt(self, row: OutboxRow, error: Exception) -> Outcome:
         kind = type(error).__name__

@@ -256,9 +256,16 @@ class OutboxRepository:
         self._engine = engine
 
     async def claim(
-        self, worker_id: str, now: datetime, lease: timedelta, limit: int
+        self,
+        worker_id: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        *,
+        skip_platforms: Collection[str] = (),
     ) -> list[OutboxRow]:
-        """Take up to ``limit`` due rows for ``worker_id`` until ``now + lease``, oldest first.
+        """Take up to ``limit`` due rows for ``worker_id`` until ``now + lease``, oldest first,
+        leaving the rows of ``skip_platforms`` (held back by a flood wait or an outage) alone.
         Two workers never get the same row while its lease runs."""
         if limit <= 0:
             return []
@@ -268,9 +275,10 @@ class OutboxRepository:
             "lease_until": now + lease,
             "attempts": outbox.c.attempts + 1,
         }
-        pick = (
-            select(outbox.c.id).where(_due(now)).order_by(outbox.c.due_at, outbox.c.id).limit(limit)
-        )
+        due = _due(now)
+        if skip_platforms:
+            due = and_(due, outbox.c.platform.not_in(sorted(skip_platforms)))
+        pick = select(outbox.c.id).where(due).order_by(outbox.c.due_at, outbox.c.id).limit(limit)
         async with self._engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # A materialised CTE runs once. As an IN (subquery) the planner may rescan

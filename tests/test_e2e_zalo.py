@@ -183,14 +183,14 @@ async def test_feedback_privately_on_zalo_by_option_text_and_number(
     assert vi("zalo.choose_private", example=1) in menu.text
     mark = zalo.mark()
     await zalo.say(member, "đề xuất")  # an option's own words work as well as its number
+    how = await zalo.wait_for(member.id, has("muốn gửi đề xuất thế nào"), after=mark)
+    mark = zalo.mark()
+    await zalo.say(member, number_of(how, vi("feedback.button.named")))
     ask = await zalo.wait_for(member.id, has("viết đề xuất"), after=mark)
     assert vi("zalo.answer_group", bot=zalo.bot_name) not in ask.text  # private: just write
     proposal = "Đề nghị sửa đèn đường ngõ 3."
     mark = zalo.mark()
     await zalo.say(member, proposal)
-    how = await zalo.wait_for(member.id, has("muốn gửi thế nào"), after=mark)
-    mark = zalo.mark()
-    await zalo.say(member, number_of(how, vi("feedback.button.named")))
     await zalo.wait_for(member.id, has("✅ Đã gửi đề xuất số 1 kèm tên"), after=mark)
     notice = await zalo.wait_for(secretary.id, has(proposal), after=mark)
     assert "người gửi: Lê Văn Nam" in notice.text

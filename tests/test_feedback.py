@@ -4,7 +4,9 @@ dispatcher on a real SQLite file; the repository also on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -73,10 +75,10 @@ async def member_id(harness: Harness, person: Person) -> int:
 
 
 async def write(harness: Harness, who: Person, kind: str, text: str, how: str) -> list[Reply]:
-    """The whole member flow: pick a kind, write, choose how to send."""
+    """The whole member flow: pick a kind, choose how to send, write."""
     await harness.tap(who, f"gk:{kind}")
-    await harness.say(who, text)
-    return await harness.tap(who, f"gs:{how}")
+    await harness.tap(who, f"gs:{how}")
+    return await harness.say(who, text)
 
 
 async def step(harness: Harness, leader: Person, item_id: int, to: str, note: str) -> list[Reply]:
@@ -89,6 +91,12 @@ async def rows(engine: AsyncEngine, table, *conditions) -> list[dict[str, object
     async with engine.connect() as connection:
         result = await connection.execute(select(table).where(*conditions).order_by(table.c.id))
         return [dict(row) for row in result.mappings()]
+
+
+async def rows_of(engine: AsyncEngine, table) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Every row of a table without an id column (``rows`` orders by id)."""
+    async with engine.connect() as connection:
+        return [dict(row) for row in (await connection.execute(select(table))).mappings()]
 
 
 async def count(engine: AsyncEngine, table) -> int:  # type: ignore[no-untyped-def]
@@ -152,19 +160,21 @@ async def test_named_item_is_tracked_to_an_answer_and_the_member_told_at_every_s
         vi("feedback.button.kind.proposal"): "gk:proposal",
         vi("feedback.button.mine"): "gm",
     }
-    asked = await harness.tap(nam, "gk:proposal")
-    assert asked[0].ask_text
-    assert texts_of(asked) == vi("feedback.ask_text", kind="đề xuất", limit="3.000")
-    how = await harness.say(nam, f"  {PROPOSAL}  ")
-    assert PROPOSAL in texts_of(how) and "không lưu ai là người gửi" in texts_of(how)
+    how = await harness.tap(nam, "gk:proposal")
+    assert texts_of(how) == vi("feedback.choose_how", kind="đề xuất")
+    assert "không lưu ai là người gửi" in texts_of(how)
     assert buttons_of(how) == {
         vi("feedback.button.named"): "gs:named",
         vi("feedback.button.anonymous"): "gs:anon",
         vi("feedback.button.drop"): "gs:drop",
     }
-    assert await count(sqlite_engine, feedback) == 0, "nothing is stored before the choice"
+    chosen, asked = await harness.tap(nam, "gs:named")
+    assert chosen.replace and chosen.text == vi("feedback.chosen", how="✅ Gửi kèm tên")
+    assert asked.ask_text
+    assert asked.text == vi("feedback.ask_text", kind="đề xuất", limit="3.000")
+    assert await count(sqlite_engine, feedback) == 0, "nothing is stored before the text"
 
-    sent = await harness.tap(nam, "gs:named")
+    sent = await harness.say(nam, f"  {PROPOSAL}  ")
     [item] = await rows(sqlite_engine, feedback)
     item_id = int(str(item["id"]))
     assert item["member_id"] == await member_id(harness, nam)
@@ -267,19 +277,78 @@ async def test_anonymous_item_keeps_no_link_to_the_member(
     assert texts_of(await harness.tap(lan, "gm")) == vi("feedback.mine_none")
 
 
-async def test_member_may_drop_or_must_tap_and_nothing_is_stored_until_then(
+def pages(path: Path) -> list[bytes]:
+    """The database pages in a SQLite file, or in the frames of its write-ahead log: a row
+    lives in one page, so a page holding the text and the account would link them."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    if path.name.endswith("-wal"):
+        size = int.from_bytes(raw[8:12], "big")
+        return [raw[at + 24 : at + 24 + size] for at in range(32, len(raw), 24 + size)]
+    size = int.from_bytes(raw[16:18], "big")
+    return [raw[at : at + size] for at in range(0, len(raw), size)]
+
+
+async def test_an_anonymous_text_is_never_stored_beside_its_authors_account(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    """Not in the open question while the author decides, not in the item, not in a deleted
+    row's leftovers: no page of the database file or its write-ahead log holds both the text
+    and the author's account."""
+    secretary = await found_cell(harness, GROUP, "Chi bộ Khu phố 5", "Trần Thị Hoa")
+    lan = Person("7305519042", "Phạm Thị Lan")
+    request = await harness.say(lan, "/thamgia", group=GROUP)
+    await harness.tap(secretary, buttons_of(request)[vi("join.button.approve")], group=GROUP)
+    secret = "Tổ trưởng tổ 3 thu tiền vệ sinh hai lần trong tháng 10."
+
+    await harness.tap(lan, "gk:report")
+    await harness.tap(lan, "gs:anon")
+    [question] = await rows_of(sqlite_engine, pending_inputs)
+    assert question["user_id"] == lan.user_id
+    assert question["data"] == {"kind": "report", "anonymous": True}
+    refused = await harness.say(lan, secret + "\n" + "x" * MAX_TEXT)  # too long: asked again
+    assert refused[0].text.startswith("Nội dung dài")
+    [question] = await rows_of(sqlite_engine, pending_inputs)
+    assert question["data"] == {"kind": "report", "anonymous": True}
+    sent = await harness.say(lan, secret)
+
+    [item] = await rows(sqlite_engine, feedback)
+    assert item["member_id"] is None and item["text"] == secret
+    assert sent[0].text == vi("feedback.sent_anonymous", kind="phản ánh", id=item["id"])
+    assert await count(sqlite_engine, pending_inputs) == 0
+    database = Path(str(sqlite_engine.url.database))
+    # As UTF-8 in a text column, or escaped inside a JSON one (the open question's data).
+    forms = (secret.encode(), json.dumps(secret).encode())
+    account = lan.user_id.encode()
+    found = [
+        page
+        for file in (database, database.with_name(database.name + "-wal"))
+        for page in pages(file)
+        if any(form in page for form in forms)
+    ]
+    assert found, "the text is in the file: the search looks in the right place"
+    assert [page for page in found if account in page] == []
+
+
+async def test_a_text_before_the_choice_is_not_kept_and_the_member_may_drop(
     harness: Harness, sqlite_engine: AsyncEngine
 ) -> None:
     secretary = await found_cell(harness, GROUP, "Chi bộ Khu phố 5", "Trần Thị Hoa")
     nam = await join(harness, secretary, "Lê Văn Nam")
     await harness.tap(nam, "gk:comment")
-    await harness.say(nam, "Nên họp sớm hơn nửa tiếng.")
-    typed = await harness.say(nam, "gửi")  # a text where a tap was expected
-    assert typed[0].text == vi("feedback.tap_to_send") and buttons_of(typed)
-    dropped = await harness.tap(nam, "gs:drop")
-    assert dropped[0].text == vi("feedback.dropped")
+    early = "Nên họp sớm hơn nửa tiếng."
+    typed = await harness.say(nam, early)  # a text where a tap was expected
+    assert typed[0].text == vi("feedback.choose_first")
+    assert set(buttons_of(typed).values()) == {"gs:named", "gs:anon", "gs:drop"}
+    # Whether it may carry the name is not decided yet: the text is kept nowhere.
+    [question] = await rows_of(sqlite_engine, pending_inputs)
+    assert question["data"] == {"kind": "comment"} and early not in str(question)
     assert await count(sqlite_engine, feedback) == 0
-    again = await harness.tap(nam, "gs:named")  # the old confirmation, tapped later
+    dropped = await harness.tap(nam, "gs:drop")
+    assert dropped[0].text == vi("feedback.dropped") and dropped[0].replace
+    assert await count(sqlite_engine, pending_inputs) == 0
+    again = await harness.tap(nam, "gs:named")  # the old card, tapped later
     assert again[0].text == vi("error.stale_button") and await count(sqlite_engine, feedback) == 0
 
 
@@ -292,6 +361,7 @@ async def test_empty_and_oversized_texts_are_refused_and_the_question_stays_open
     secretary = await found_cell(harness, GROUP, "Chi bộ Khu phố 5", "Trần Thị Hoa")
     nam = await join(harness, secretary, "Lê Văn Nam")
     await harness.tap(nam, "gk:petition")
+    await harness.tap(nam, "gs:named")
 
     empty = await harness.say(nam, "   \n ")
     assert empty[0].text == vi("feedback.error.empty") and empty[0].ask_text
@@ -306,9 +376,9 @@ async def test_empty_and_oversized_texts_are_refused_and_the_question_stays_open
 
     exactly = "c" * MAX_TEXT  # the limit itself is fine, and the kind was not forgotten
     await harness.say(nam, exactly)
-    await harness.tap(nam, "gs:named")
     [item] = await rows(sqlite_engine, feedback)
     assert item["text"] == exactly and item["kind"] == "petition"
+    assert item["member_id"] == await member_id(harness, nam)
 
 
 async def test_unknown_ids_stale_and_forged_buttons_change_nothing(

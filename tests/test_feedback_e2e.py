@@ -41,19 +41,22 @@ async def test_a_member_proposes_privately_and_the_secretary_answers(
     menu = await api.wait_for_message(private, text_has("gửi gì cho chi bộ"), after=mark)
     mark = api.mark()
     await api.tap(member, menu, button_text=vi("feedback.button.kind.proposal"))
-    ask = await api.wait_for_message(private, text_has("viết đề xuất"), after=mark)
-    assert ask.is_force_reply
-    mark = api.mark()
-    await api.send_text(private, member, PROPOSAL, reply_to_message=ask)
-    how = await api.wait_for_message(private, text_has("muốn gửi thế nào"), after=mark)
+    # Named or anonymous is chosen first, then the text is written.
+    how = await api.wait_for_message(private, text_has("muốn gửi đề xuất thế nào"), after=mark)
     mark = api.mark()
     await api.tap(member, how, button_text=vi("feedback.button.named"))
-    # The secretary is told privately; the member's choice becomes the confirmation.
+    ask = await api.wait_for_message(private, text_has("viết đề xuất"), after=mark)
+    assert ask.is_force_reply
+    chosen = api.messages[(private.id, how.message_id)]
+    assert chosen.text == vi("feedback.chosen", how=vi("feedback.button.named"))
+    assert not chosen.buttons, "the choice buttons are gone"
+    mark = api.mark()
+    await api.send_text(private, member, PROPOSAL, reply_to_message=ask)
+    # The secretary is told privately; the member gets the confirmation.
     office_chat = await api.private_chat(secretary)
     notice = await api.wait_for_message(office_chat, text_has(PROPOSAL), after=mark)
-    confirmed = api.messages[(private.id, how.message_id)]
+    confirmed = await api.wait_for_message(private, text_has("Đã gửi đề xuất số 1"), after=mark)
     assert (confirmed.text or "").startswith("✅ Đã gửi đề xuất số 1 kèm tên")
-    assert not confirmed.buttons, "the send buttons are gone"
     assert "người gửi: Lê Văn Nam" in (notice.text or "")
     mark = api.mark()
     await api.tap(secretary, notice, button_text=vi("feedback.button.open"))

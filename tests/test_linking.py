@@ -203,8 +203,8 @@ async def test_feedback_from_zalo_reaches_a_secretary_who_only_uses_telegram(
     await on_zalo(harness, "z-nam", f"/lienket {code_in(await harness.say(member, '/lienket'))}")
     await on_zalo(harness, "z-nam", "/gopy")
     await on_zalo(harness, "z-nam", "", choice="gk:proposal")
-    await on_zalo(harness, "z-nam", "Đề nghị sửa đèn đường.")
-    sent = await on_zalo(harness, "z-nam", "", choice="gs:named")
+    await on_zalo(harness, "z-nam", "", choice="gs:named")
+    sent = await on_zalo(harness, "z-nam", "Đề nghị sửa đèn đường.")
     told = [reply for reply in sent if "Đề nghị sửa đèn đường." in reply.text]
     assert [(r.platform, r.chat_id) for r in told] == [(Platform.TELEGRAM, secretary.user_id)]
     # The secretary answers on Telegram: the member hears it on Telegram, where he has an

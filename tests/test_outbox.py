@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handlers.core import Choice, Reply
 from scheduler.clock import ManualClock
 from scheduler.dispatcher import (
+    OUTAGE_BACKOFF_MAX,
     ChatUnavailable,
     Obsolete,
     OutboxDispatcher,
+    PlatformDown,
     Renderer,
     RetryLater,
     TickResult,
@@ -75,11 +77,14 @@ class RecordingSender:
     sent: list[tuple[str, str, str]] = field(default_factory=list)
     errors: dict[str, list[Exception]] = field(default_factory=dict)
     during_send: Callable[[], None] | None = None
+    down: set[str] = field(default_factory=set)  # platforms answering 5xx to everything
 
     async def send(self, platform: str, chat_id: str, replies: list[Reply]) -> None:
         await asyncio.sleep(0)  # let concurrent dispatchers interleave
         if self.during_send is not None:
             self.during_send()
+        if platform in self.down:
+            raise PlatformDown("NetworkError")
         queued = self.errors.get(chat_id)
         if queued:
             raise queued.pop(0)
@@ -448,6 +453,71 @@ async def test_chat_unavailable_fails_the_row_and_tells_the_hook(
     gone = await OutboxRepository(engine).get_by_key("gone")
     assert gone is not None and gone.status is OutboxStatus.FAILED
     assert gone.last_error == "chat unavailable: Forbidden: bot was kicked"
+
+
+async def test_an_outage_holds_the_platform_back_and_never_fails_the_row(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """Telegram answering 5xx for hours: one row at a time probes it, at 30 s, 1, 2, 4, 8,
+    then every 10 minutes; a probe is not counted against its row, the row behind it is handed
+    back untried, and Zalo's rows keep going out."""
+    sender = RecordingSender(down={"telegram"})
+    starts = START + timedelta(days=1)
+    await add(
+        engine,
+        [
+            text_row("first", START, chat="-1", expires=starts),
+            text_row("second", START + timedelta(seconds=1), chat="-2", expires=starts),
+            text_row("zalo", START + timedelta(seconds=2), chat="z1", platform="zalo"),
+        ],
+    )
+    worker = dispatcher(engine, sender, clock)
+    repo = OutboxRepository(engine)
+    clock.advance(timedelta(seconds=2))
+    assert await worker.tick() == TickResult(sent=1, retried=1, left=1)
+    assert sender.sent == [("zalo", "z1", "message zalo")]
+    waits = []
+    for _ in range(30):
+        waiting = [await repo.get_by_key(key) for key in ("first", "second")]
+        for row in waiting:
+            assert row is not None and row.status is OutboxStatus.PENDING and row.attempts == 0
+        resume = max(row.due_at for row in waiting if row is not None)
+        waits.append(resume - clock.now())
+        clock.advance(waits[-1] - timedelta(seconds=1))
+        assert await worker.tick() == TickResult()  # held back: not even claimed
+        clock.advance(timedelta(seconds=1))
+        assert await worker.tick() == TickResult(retried=1, left=1)  # one probe
+    assert [wait.total_seconds() / 60 for wait in waits[:7]] == [0.5, 1, 2, 4, 8, 10, 10]
+    assert max(waits) == OUTAGE_BACKOFF_MAX
+    row = await repo.get_by_key("first")
+    assert row is not None and row.last_error == "platform down: NetworkError"
+    # Recovered: the next probe goes through and the row behind it follows.
+    sender.down.clear()
+    clock.advance(OUTAGE_BACKOFF_MAX)
+    assert await worker.tick() == TickResult(sent=2)
+    assert await repo.counts_by_status() == {OutboxStatus.SENT: 3}
+    # The outage is over for good: a new failure starts again at 30 s.
+    await add(engine, [text_row("later", clock.now(), chat="-3")], clock.now())
+    sender.down.add("telegram")
+    assert await worker.tick() == TickResult(retried=1)
+    later = await repo.get_by_key("later")
+    assert later is not None and later.due_at == clock.now() + timedelta(seconds=30)
+
+
+async def test_an_outage_past_the_rows_expiry_expires_it_instead_of_sending_late(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
+    starts = START + timedelta(hours=1)
+    sender = RecordingSender(down={"telegram"})
+    await add(engine, [text_row("2h", START, chat="-1", expires=starts)])
+    worker = dispatcher(engine, sender, clock)
+    while clock.now() < starts + timedelta(minutes=30):
+        await worker.tick()
+        clock.advance(timedelta(seconds=30))
+    sender.down.clear()
+    await worker.tick()
+    row = await OutboxRepository(engine).get_by_key("2h")
+    assert row is not None and row.status is OutboxStatus.EXPIRED and sender.sent == []
 
 
 async def test_other_errors_back_off_then_fail_and_log_nothing_personal(

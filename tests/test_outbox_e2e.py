@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 from telegram.error import BadRequest
 from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import HTTPXRequest
 
 from bot.playground.bot_api import (
     FakeBotApi,
@@ -33,7 +34,13 @@ from bot.telegram_sender import TelegramSender
 from handlers.core import Choice, OutboundFile, Reply, split_text
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock, SystemClock
-from scheduler.dispatcher import ChatUnavailable, OutboxDispatcher, RetryLater, TickResult
+from scheduler.dispatcher import (
+    ChatUnavailable,
+    OutboxDispatcher,
+    PlatformDown,
+    RetryLater,
+    TickResult,
+)
 from scheduler.runner import start_outbox
 from storage.db import create_engine, migrate
 from storage.models import OutboxStatus
@@ -99,12 +106,15 @@ async def limited_api() -> AsyncIterator[FakeBotApi]:
         yield server
 
 
-def extbot(api: FakeBotApi, limiter: AIORateLimiter | None = None) -> ExtBot[None]:
+def extbot(
+    api: FakeBotApi, limiter: AIORateLimiter | None = None, *, read_timeout: float = 5.0
+) -> ExtBot[None]:
     return ExtBot(
         api.token,
         base_url=api.base_url,
         base_file_url=api.base_file_url,
         rate_limiter=limiter,
+        request=HTTPXRequest(read_timeout=read_timeout),
     )
 
 
@@ -210,6 +220,15 @@ async def test_the_sender_maps_telegram_errors() -> None:
             api.fail_next("sendMessage", 400, "Bad Request: can't parse entities")
             with pytest.raises(BadRequest):  # a problem with the message, not the chat
                 await sender.send("telegram", str(group.id), [Reply("x")])
+            for code in (500, 502):  # Telegram failing on its side
+                api.fail_next("sendMessage", code)
+                with pytest.raises(PlatformDown):
+                    await sender.send("telegram", str(group.id), [Reply("x")])
+        async with extbot(api, read_timeout=0.2) as bot:
+            api.answer_late("sendMessage", 1.0)
+            with pytest.raises(PlatformDown, match="TimedOut"):
+                await TelegramSender(bot).send("telegram", str(group.id), [Reply("đã tới")])
+        assert [m.text for m in api.sent_in(group)] == ["đã tới"]  # the answer was lost, not it
 
 
 # --- RetryAfter reaches the outbox ----------------------------------------------------------
@@ -254,6 +273,92 @@ async def test_the_group_limit_without_a_limiter_ends_in_a_reschedule(
     assert len(api.rate_limited) == 1
     counts = await OutboxRepository(sqlite_engine).counts_by_status()
     assert counts == {OutboxStatus.SENT: 20, OutboxStatus.PENDING: 5}
+
+
+# --- Telegram down for hours -----------------------------------------------------------------
+
+
+async def test_a_three_hour_outage_delays_reminders_and_loses_none_still_useful(
+    sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """The fake answers 500 to every send for three hours, then recovers. A reminder whose
+    meeting starts after the outage is sent exactly once, before the meeting; one whose meeting
+    started during the outage is expired, not sent late. Telegram is probed every 10 minutes
+    at most, not hammered."""
+    async with running_fake_bot_api() as api:
+        group = await api.add_group("Chi bộ 1")
+        early, late = START + timedelta(hours=1), START + timedelta(hours=5)
+        reminders = [
+            NewOutboxRow(
+                "early:2h",
+                "telegram",
+                str(group.id),
+                START,
+                early,
+                {"type": "text", "text": "Họp lúc 13 giờ"},
+            ),
+            NewOutboxRow(
+                "late:5h",
+                "telegram",
+                str(group.id),
+                START,
+                late,
+                {"type": "text", "text": "Họp lúc 17 giờ"},
+            ),
+            NewOutboxRow(
+                "late:3h",
+                "telegram",
+                str(group.id),
+                START + timedelta(hours=2),
+                late,
+                {"type": "text", "text": "Còn 3 giờ nữa họp"},
+            ),
+        ]
+        await add(sqlite_engine, reminders, START)
+        api.fail_next("sendMessage", 500, times=1_000_000)
+        outage_ends = START + timedelta(hours=3)
+        repo = OutboxRepository(sqlite_engine)
+        async with extbot(api) as bot:
+            worker = OutboxDispatcher(repo, TelegramSender(bot), {}, clock, "w1")
+            while clock.now() < outage_ends:
+                await worker.tick()
+                clock.advance(timedelta(seconds=30))
+            probes = len(api.calls("sendMessage"))
+            assert api.sent == [] and 15 <= probes <= 30
+            api.stop_failing("sendMessage")
+            while len(api.sent) < 2 and clock.now() < late:
+                await worker.tick()
+                clock.advance(timedelta(seconds=30))
+        assert texts_sent(api) == Counter({"Họp lúc 17 giờ": 1, "Còn 3 giờ nữa họp": 1})
+        assert clock.now() <= outage_ends + timedelta(minutes=11)
+        rows = {key: await repo.get_by_key(key) for key in ("early:2h", "late:5h", "late:3h")}
+        assert {key: row.status for key, row in rows.items() if row} == {
+            "early:2h": OutboxStatus.EXPIRED,
+            "late:5h": OutboxStatus.SENT,
+            "late:3h": OutboxStatus.SENT,
+        }
+
+
+async def test_a_send_whose_answer_is_lost_is_sent_again_and_no_other(
+    sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """The second of three sends in a batch reaches Telegram, but its answer comes after the
+    client's read timeout. That one message goes out twice, and only that one: the first was
+    marked sent right after its own send, the third had not been tried."""
+    async with running_fake_bot_api() as api:
+        group = await api.add_group("Chi bộ 1")
+        await add(sqlite_engine, [row(key, group, START) for key in ("a", "b", "c")], START)
+        api.answer_late("sendMessage", 1.0, after=1)
+        async with extbot(api, read_timeout=0.2) as bot:
+            worker = OutboxDispatcher(
+                OutboxRepository(sqlite_engine), TelegramSender(bot), {}, clock, "w1"
+            )
+            assert await worker.tick() == TickResult(sent=1, retried=1, left=1)
+            clock.advance(timedelta(seconds=30))
+            assert await worker.tick() == TickResult(sent=2)
+        assert texts_sent(api) == Counter({"Nhắc việc a": 1, "Nhắc việc b": 2, "Nhắc việc c": 1})
+        counts = await OutboxRepository(sqlite_engine).counts_by_status()
+        assert counts == {OutboxStatus.SENT: 3}
 
 
 # --- (a) a thousand reminders in one minute -------------------------------------------------

@@ -183,13 +183,13 @@ async def test_a_member_asks_what_is_next_and_sends_feedback(
     await expect(page.locator("#tab-private")).to_have_attribute("aria-pressed", "true")
     menu = message(page, "📮")
     await menu.get_by_role("button", name=vi("feedback.button.kind.proposal")).click()
-    await expect(page.locator("#hint")).to_be_visible()
-    await say(page, "Đề nghị lắp thêm đèn đường ở ngõ 12.")
     await (
-        message(page, "Đề nghị lắp thêm đèn đường")
+        message(page, "muốn gửi đề xuất thế nào")
         .get_by_role("button", name=vi("feedback.button.named"))
         .click()
     )
+    await expect(page.locator("#hint")).to_be_visible()
+    await say(page, "Đề nghị lắp thêm đèn đường ở ngõ 12.")
     await expect(message(page, "✅ Đã gửi")).to_be_visible()
     await shot(page, "3-member-feedback")
 

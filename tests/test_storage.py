@@ -16,7 +16,7 @@ from scheduler.clock import ManualClock
 from storage.audit import Actor, AuditRepository
 from storage.cells import CellRepository
 from storage.crypto import FieldCipher, PersonalDataKeyMissing, PersonalDataUnreadable
-from storage.db import create_engine
+from storage.db import create_engine, reading
 from storage.errors import (
     AlreadyRegistered,
     ChatAlreadyLinked,
@@ -67,6 +67,33 @@ async def test_schema_uses_wal_and_foreign_keys_on_sqlite(sqlite_engine: AsyncEn
         mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
         keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one()
     assert (mode, keys) == ("wal", 1)
+
+
+async def test_every_sqlite_connection_overwrites_what_it_deletes(tmp_path: Path) -> None:
+    """secure_delete is a per-connection setting whose default is a compile-time choice (on in
+    Debian's SQLite, off in SQLite's own default build): each connection of the pool, the
+    readers' and the writers', must have it whatever the library's default."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'erase.db'}")
+    # Stand in for a library built with it off: runs before the engine's own pragmas.
+    event.listen(
+        engine.sync_engine,
+        "connect",
+        lambda connection, _record: connection.execute("PRAGMA secure_delete=OFF"),
+        insert=True,
+    )
+    try:
+        async with (
+            engine.begin() as writer,
+            reading(engine).connect() as reader,
+            reading(engine).connect() as other,
+        ):
+            found = [
+                (await connection.execute(text("PRAGMA secure_delete"))).scalar_one()
+                for connection in (writer, reader, other)
+            ]
+    finally:
+        await engine.dispose()
+    assert found == [1, 1, 1]
 
 
 async def test_writers_of_one_process_take_turns_without_sqlite_busy_waits(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +17,7 @@ from bot.zalo_client import MAX_TEXT, ZaloClient
 from handlers.core import ChatKind, Choice, OutboundFile, Platform, Reply
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from scheduler.dispatcher import ChatUnavailable, RetryLater
+from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
 from storage.cells import CellRepository
 from storage.choices import ChoiceRepository
 from storage.usage import UsageRepository
@@ -85,20 +86,24 @@ async def output(
     zalo: FakeZaloApi, sqlite_engine: AsyncEngine, clock: ManualClock
 ) -> AsyncIterator[ZaloOutput]:
     client = ZaloClient(zalo.token, base_url=zalo.base_url)
-    yield ZaloOutput(
+    yield _output(client, sqlite_engine, clock)
+    await client.aclose()
+
+
+def _output(client: ZaloClient, engine: AsyncEngine, clock: ManualClock) -> ZaloOutput:
+    return ZaloOutput(
         client,
         vi,
         clock,
-        ChoiceRepository(sqlite_engine),
-        UsageRepository(sqlite_engine),
-        CellRepository(sqlite_engine),
+        ChoiceRepository(engine),
+        UsageRepository(engine),
+        CellRepository(engine),
         bot_name=BOT,
         monthly_quota=3000,
         warn_percent=80,
         signer=LinkSigner(b"k" * 32, "https://chibo.example"),
         files=TemporaryFiles(timedelta(hours=1)),
     )
-    await client.aclose()
 
 
 def test_replies_render_as_text_with_numbered_options(output: ZaloOutput) -> None:
@@ -144,7 +149,24 @@ async def test_outbox_sender_maps_zalo_errors(zalo: FakeZaloApi, output: ZaloOut
         await sender.send("zalo", "g1", [Reply("Nhắc họp")])
     with pytest.raises(ValueError, match="cannot send"):
         await sender.send("telegram", "g1", [Reply("Nhắc họp")])
+    zalo.fail_next("sendMessage", 502, "Bad Gateway", http_status=502)  # Zalo failing on its side
+    with pytest.raises(PlatformDown, match="zalo 502"):
+        await sender.send("zalo", "g1", [Reply("Nhắc họp")])
     assert zalo.sent == []
+
+
+async def test_outbox_sender_calls_no_answer_the_platform_down(
+    sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    def no_answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(no_answer)) as http:
+        client = ZaloClient("1:secret", base_url="https://zalo.example", http=http)
+        with pytest.raises(PlatformDown, match="zalo ReadTimeout"):
+            await ZaloSender(_output(client, sqlite_engine, clock)).send(
+                "zalo", "g1", [Reply("Nhắc họp")]
+            )
 
 
 async def test_outbox_sender_words_options_for_a_group_or_a_private_chat(

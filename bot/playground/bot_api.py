@@ -1090,6 +1090,8 @@ class FakeBotApi:
         self._answered: set[str] = set()
         self._polls: dict[str, _Poll] = {}
         self._injected: dict[str, list[_InjectedError]] = {}
+        # method -> [seconds, times]: do the call, then hold the answer (a lost answer).
+        self._late_answers: dict[str, list[float]] = {}
 
         self._changed = asyncio.Event()
         self._last_activity = time.monotonic()
@@ -1522,6 +1524,16 @@ class FakeBotApi:
         )
         self._injected.setdefault(method.lower(), []).append(injected)
 
+    def stop_failing(self, method: str) -> None:
+        """Drop the failures still queued for ``method`` (an outage is over)."""
+        self._injected.pop(method.lower(), None)
+
+    def answer_late(self, method: str, seconds: float, *, after: int = 0) -> None:
+        """Answer the next ``after`` calls of ``method`` in time; carry out the one after them,
+        then wait ``seconds`` before answering it: a client with a shorter read timeout gives up
+        on a call that took effect."""
+        self._late_answers[method.lower()] = [seconds, after]
+
     # ---------------------------------------------------------------- inspection and waiting
 
     def mark(self) -> Mark:
@@ -1896,6 +1908,7 @@ class FakeBotApi:
             if self.round_trip and counted:
                 await asyncio.sleep(self.round_trip)
             result = await handler(params, files)
+            await self._answer_late(name)
         except ApiError as error:
             call.status, call.error = error.error_code, error.description
             return _error_response(error)
@@ -1949,6 +1962,17 @@ class FakeBotApi:
         if group is not None:
             per_group.take(group, now)
         return None
+
+    async def _answer_late(self, method: str) -> None:
+        late = self._late_answers.get(method.lower())
+        if late is None:
+            return
+        seconds, after = late
+        if after > 0:
+            late[1] = after - 1
+            return
+        del self._late_answers[method.lower()]
+        await asyncio.sleep(seconds)
 
     def _take_injected(self, method: str) -> _InjectedError | None:
         queue = self._injected.get(method.lower())
