@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
+import base64
+import hmac
 import signal
 import sys
 from collections.abc import Sequence
@@ -44,13 +45,21 @@ Dừng: bấm Ctrl+C / Stop: press Ctrl+C
 
 def _with_webhook_secret(settings: Settings) -> Settings:
     """Telegram webhook mode never runs unsigned: without ``CHIBO_WEBHOOK_SECRET`` anyone who
-    reaches the URL could post updates as any user. A fresh secret is made for the run and
-    registered with setWebhook, so only Telegram's own calls carry it."""
+    reaches the URL could post updates as any user. The secret is then derived from the bot
+    token and registered with setWebhook, so only Telegram's own calls carry it. Derived, not
+    random: every replica behind one proxy and every restart registers the same secret, so
+    an update Telegram retries across a restart, or sends to another replica, is accepted.
+    Whoever could compute it already holds the token, which is worth more."""
     if not settings.webhook_url or settings.webhook_secret is not None:
         return settings
+    if settings.telegram_token is None:
+        return settings
+    digest = hmac.digest(
+        settings.telegram_token.get_secret_value().encode(), b"chibo telegram webhook", "sha256"
+    )
     # 256 bits in Telegram's allowed alphabet (A-Z a-z 0-9 _ -), 43 characters.
-    generated = SecretStr(secrets.token_urlsafe(32))
-    return settings.model_copy(update={"webhook_secret": generated})
+    derived = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return settings.model_copy(update={"webhook_secret": SecretStr(derived)})
 
 
 def _secrets_of(settings: Settings) -> list[str]:

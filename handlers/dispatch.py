@@ -10,7 +10,13 @@ from handlers.context import Context, PlatformGateway, Services, UserError
 from handlers.core import Inbound, Reply
 from handlers.registry import Access, Flow, Registry, Scope
 from storage.crypto import PersonalDataKeyMissing, PersonalDataUnreadable
-from storage.errors import AlreadyRegistered, ChatAlreadyLinked, MemberNotFound, NotPending
+from storage.errors import (
+    AlreadyRegistered,
+    AlreadySecretary,
+    ChatAlreadyLinked,
+    MemberNotFound,
+    NotPending,
+)
 from storage.models import Member, MemberState, Role
 
 logger = logging.getLogger(__name__)
@@ -25,6 +31,8 @@ ERROR_KEYS: dict[type[Exception], str] = {
     MemberNotFound: "error.member_not_found",
     NotPending: "error.already_decided",
     AlreadyRegistered: "error.already_registered",
+    # Handing the role to its holder changes nothing, so nobody is told of a change.
+    AlreadySecretary: "card.hand_over_already_done",
     ChatAlreadyLinked: "setup.already_linked",
 }
 

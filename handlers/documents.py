@@ -262,6 +262,10 @@ async def _card(
         lines.append(meeting_text)
     protect = bool(draft.get("protect"))
     lines.append(context.t("document.card.protect_on" if protect else "document.card.protect_off"))
+    if protect and Platform.ZALO in await context.services.cells.platforms_of(sorted(chosen)):
+        # Zalo gets a signed link, which anyone may forward until it expires: say so now,
+        # not after the document is out.
+        lines.append(context.t("document.card.protect_not_on_zalo"))
     lines.append(context.t("document.card.how"))
     rows: list[tuple[Choice, ...]] = [(Choice(context.t("document.button.send"), "dk:send"),)]
     if not context.is_office:

@@ -50,12 +50,14 @@ SEND_FLOW = "feedback_send"
 NOTE_FLOW = "feedback_note"
 
 
-class TextQuestion(TypedDict):
+class SendQuestion(TypedDict):
+    """The kind is picked; named or anonymous is not chosen yet (and no text is kept)."""
+
     kind: FeedbackKind
 
 
-class SendQuestion(TextQuestion):
-    text: str
+class TextQuestion(SendQuestion):
+    anonymous: bool
 
 
 class NoteQuestion(TypedDict):

@@ -186,6 +186,8 @@ async def hand_over_ask(context: Context, args: list[str]) -> list[Reply]:
     """Handing the secretary role over is not undoable by the old secretary: confirm first."""
     cell = context.require_cell()
     member = await context.services.members.in_cell(cell.id, button_id(args))
+    if member.role is Role.SECRETARY:
+        raise UserError("card.hand_over_already", name=member.full_name)
     if not member.linked or member.state is not MemberState.ACTIVE:
         raise UserError("card.hand_over_needs_account", name=member.full_name)
     choices = (

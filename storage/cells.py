@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -209,6 +210,14 @@ class CellRepository:
             LinkedChat(row["platform"], row["external_id"], row["org_unit_id"], row["title"])
             for row in rows
         ]
+
+    async def platforms_of(self, org_unit_ids: Sequence[int]) -> set[str]:
+        """The platforms these units have a group chat on, in one query."""
+        if not org_unit_ids:
+            return set()
+        query = select(chats.c.platform).where(chats.c.org_unit_id.in_(org_unit_ids)).distinct()
+        async with reading(self._engine).connect() as connection:
+            return {str(platform) for platform in (await connection.execute(query)).scalars()}
 
     async def cells_of(self, committee_id: int) -> list[OrgUnit]:
         query = (

@@ -17,6 +17,10 @@ class MemberNotFound(StorageConflict):
     pass
 
 
+class AlreadySecretary(StorageConflict):
+    """The role would be handed to the member who already holds it: nothing would change."""
+
+
 class NotPending(StorageConflict):
     """A join request was already decided."""
 

@@ -13,7 +13,7 @@ from storage.audit import Actor, record
 from storage.cells import org_unit_from_row
 from storage.crypto import FieldCipher
 from storage.db import reading
-from storage.errors import AlreadyRegistered, MemberNotFound, NotPending
+from storage.errors import AlreadyRegistered, AlreadySecretary, MemberNotFound, NotPending
 from storage.models import (
     Gender,
     Member,
@@ -310,6 +310,8 @@ class MemberRepository:
             successor = await self._active_in_cell(connection, cell_id, new_secretary_id)
             if not successor.linked:
                 raise MemberNotFound
+            if successor.role is Role.SECRETARY:
+                raise AlreadySecretary
             await connection.execute(
                 update(members)
                 .where(members.c.org_unit_id == cell_id, members.c.role == Role.SECRETARY)

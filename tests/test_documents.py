@@ -641,3 +641,22 @@ async def test_repository_reads_status_and_nudges(engine: AsyncEngine) -> None:
             actor=actor,
             now=START,
         )
+
+
+async def test_a_protected_document_for_a_cell_on_zalo_says_zalo_cannot_protect_it(
+    harness: Harness,
+) -> None:
+    secretary, cell, _, _ = await cell_with_members(harness)
+    await harness.services.links.link_group(
+        cell_id=cell.id,
+        platform="zalo",
+        chat_id="zalo-group-1",
+        title="Nhóm Zalo chi bộ",
+        actor=Actor("test"),
+        now=START,
+    )
+    [card] = await harness.say(secretary, "/tailieu https://example.org/nq.pdf Nghị quyết 57")
+    assert vi("document.card.protect_not_on_zalo") not in card.text  # not asked for
+    [card] = await harness.tap(secretary, "dp")
+    assert vi("document.card.protect_on") in card.text
+    assert vi("document.card.protect_not_on_zalo") in card.text

@@ -56,14 +56,16 @@ async def _feedback_anonymously(api: FakeBotApi, member: FakeUser, private: Fake
     menu = await api.wait_for_message(private, text_has("gửi gì cho chi bộ"), after=mark)
     mark = api.mark()
     await api.tap(member, menu, button_text=vi("feedback.button.kind.report"))
-    ask: StoredMessage = await api.wait_for_message(private, after=mark)
+    # Anonymity is chosen first; only then is the text asked for (issue 13, item 9).
+    how = await api.wait_for_message(private, text_has("thế nào? Hãy chọn trước"), after=mark)
+    mark = api.mark()
+    await api.tap(member, how, button_text=vi("feedback.button.anonymous"))
+    ask: StoredMessage = await api.wait_for_message(private, text_has("ẩn danh"), after=mark)
     mark = api.mark()
     await api.send_text(private, member, FEEDBACK, reply_to_message=ask)
-    how = await api.wait_for_message(private, text_has("muốn gửi thế nào"), after=mark)
-    await api.tap(member, how, button_text=vi("feedback.button.anonymous"))
-    await api.wait_until_idle()
-    sent = api.messages[(private.id, how.message_id)]
+    sent = await api.wait_for_message(private, text_has("✅ Đã gửi"), after=mark)
     assert "ẩn danh" in (sent.text or "")
+    await api.wait_until_idle()  # the leaders' notice, which carries the text
 
 
 async def test_debug_logging_writes_no_personal_data_and_no_token(

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.cli import _with_webhook_secret
 from bot.playground.bot_api import FakeBotApi
 from bot.settings import SettingsError, load_settings
 from handlers.i18n import Texts
@@ -99,3 +100,21 @@ def test_a_webhook_secret_telegram_would_refuse_is_a_setting_error() -> None:
             load_settings(_env_file=None, webhook_secret=value)
         assert "CHIBO_WEBHOOK_SECRET" in str(raised.value) and value not in str(raised.value)
     assert load_settings(_env_file=None, webhook_secret="s3cret-value_1").webhook_secret
+
+
+def test_the_secret_made_for_webhook_mode_is_the_same_on_every_restart_and_replica() -> None:
+    """Telegram retries an update across a restart, and a proxy sends it to any replica: all
+    of them must check the secret that was registered."""
+
+    def made(token: str) -> str:
+        settings = load_settings(
+            _env_file=None, telegram_token=token, webhook_url="https://bot.example.org"
+        )
+        secret = _with_webhook_secret(settings).webhook_secret
+        assert secret is not None
+        return secret.get_secret_value()
+
+    first, again = made("123456:AAAA-first-token"), made("123456:AAAA-first-token")
+    assert first == again and re.fullmatch(r"[A-Za-z0-9_-]{43}", first)
+    assert made("123456:AAAA-other-token") != first
+    assert "first-token" not in first

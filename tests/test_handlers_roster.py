@@ -221,6 +221,25 @@ async def test_hand_over_needs_confirmation(harness: Harness) -> None:
     assert (await harness.services.members.get(me.id)).role is Role.SECRETARY  # type: ignore[union-attr]
 
 
+async def test_handing_the_role_to_its_holder_changes_and_announces_nothing(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary = await _cell_with_secretary(harness)
+    me = await harness.services.members.by_identity("telegram", secretary.user_id)
+    assert me is not None
+    audit_before = await _count(sqlite_engine, audit_log)
+
+    ask = await harness.tap(secretary, f"ho:{me.id}")
+    done = await harness.tap(secretary, f"hy:{me.id}")  # the confirmation, pressed anyway
+
+    assert texts_of(ask) == vi("card.hand_over_already", name="Trần Thị Hoa")
+    assert texts_of(done) == vi("card.hand_over_already_done")
+    assert all(reply.chat_id is None for reply in ask + done)  # nothing reaches the group
+    assert await _count(sqlite_engine, audit_log) == audit_before
+    card = await harness.tap(secretary, f"mb:{me.id}")
+    assert vi("card.button.hand_over") not in buttons_of(card)
+
+
 async def test_auto_accept_lets_people_join_at_once(harness: Harness) -> None:
     secretary = await _cell_with_secretary(harness)
     listing = await harness.say(secretary, "/dangvien")
