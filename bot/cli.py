@@ -1,4 +1,5 @@
-"""The `chibo` command: run the bot, apply migrations, make or rotate encryption keys."""
+"""The `chibo` command: run the bot, apply migrations, make or rotate encryption keys, back up
+and restore the database."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import SQLITE_PREFIX, Settings, SettingsError, load_settings
+from bot.startup import StartupProblem, both, check_database, explained
+from storage.crypto import FieldCipher
 
 EXIT_CONFIG = 2
 
@@ -47,6 +51,8 @@ def _configure_logging(level: str) -> None:
     # httpx logs every request URL at INFO, and a Bot API URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Alembic lists the plugins it loads at INFO on every run that migrates.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # APScheduler logs two lines per outbox tick at INFO.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -57,6 +63,8 @@ def _run(settings: Settings) -> int:
     playground."""
     if settings.telegram_token is None and settings.zalo_token is None:
         return _playground(settings)
+    keys = [key.get_secret_value() for key in settings.data_keys]
+    asyncio.run(check_database(settings.database_url, keys))
     if settings.telegram_token is None:
         return asyncio.run(_run_zalo(settings))
     from bot.app import build_bot
@@ -91,9 +99,19 @@ async def _run_zalo(settings: Settings) -> int:
 
 def _playground(settings: Settings) -> int:
     """No token: the same bot against a local Bot API server, with a web page to try it."""
-    from bot.playground.run import PortUnavailable, serve_forever
+    from bot.playground.run import PortUnavailable, playground_keys, serve_forever
 
     print(HOW_TO_GET_A_BOT, file=sys.stderr)
+    try:
+        keys = [key.get_secret_value() for key in playground_keys(settings)]
+        FieldCipher(keys)
+    except (OSError, UnicodeError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not a Fernet key"
+        path = settings.playground_database_url.removeprefix(SQLITE_PREFIX)
+        raise StartupProblem(
+            both("ops.playground.key", path=Path(path).with_suffix(".key"), reason=reason)
+        ) from None
+    asyncio.run(check_database(settings.playground_database_url, keys))
 
     def announce(url: str) -> None:
         print(PLAYGROUND_READY.format(url=url), flush=True)
@@ -114,36 +132,32 @@ def _playground(settings: Settings) -> int:
 async def _migrate(settings: Settings) -> int:
     from storage.db import create_engine, migrate
 
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
+    with explained(settings.database_url):
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
     print("Cơ sở dữ liệu đã cập nhật. / Database is up to date.")
     return 0
 
 
 async def _rotate_keys(settings: Settings) -> int:
-    from storage.crypto import FieldCipher
-    from storage.db import create_engine, migrate
-    from storage.members import MemberRepository
+    from bot.maintenance import rotate_keys
 
     if not settings.data_keys:
         print("CHIBO_DATA_KEYS is empty: nothing to rotate to.", file=sys.stderr)
         return EXIT_CONFIG
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        cipher = FieldCipher([key.get_secret_value() for key in settings.data_keys])
-        touched = await MemberRepository(engine, cipher).rotate_keys()
-    finally:
-        await engine.dispose()
-    print(f"Đã mã hóa lại {touched} hồ sơ bằng khóa mới nhất. / Re-encrypted {touched} records.")
-    return 0
+    return await rotate_keys(settings)
 
 
 async def _committee(settings: Settings, arguments: argparse.Namespace) -> int:
     """Committee offices are set up by whoever runs the bot for a ward, not from a chat."""
+    with explained(settings.database_url):
+        return await _committee_action(settings, arguments)
+
+
+async def _committee_action(settings: Settings, arguments: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from storage.audit import Actor
@@ -222,7 +236,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("gen-key", help="print a new key for CHIBO_DATA_KEYS")
-    commands.add_parser("rotate-keys", help="re-encrypt personal data with the newest key")
+    commands.add_parser(
+        "rotate-keys", help="re-encrypt every encrypted column with the newest key (re-runnable)"
+    )
+    backup = commands.add_parser(
+        "backup", help="copy the database to FILE while the bot runs (PostgreSQL: pg_dump)"
+    )
+    backup.add_argument("file", type=Path)
+    backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    restore = commands.add_parser(
+        "restore", help="replace the database with a backup (stop the bot first)"
+    )
+    restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that already holds data"
+    )
     _committee_parser(commands)
     arguments = parser.parse_args(argv)
 
@@ -235,12 +263,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(settings.log_level)
+    try:
+        return _command(settings, arguments)
+    except StartupProblem as problem:
+        print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _command(settings: Settings, arguments: argparse.Namespace) -> int:
+    from bot import maintenance
+
     if arguments.command == "run":
         return _run(settings)
     if arguments.command == "migrate":
         return asyncio.run(_migrate(settings))
     if arguments.command == "committee":
         return asyncio.run(_committee(settings, arguments))
+    if arguments.command == "backup":
+        return asyncio.run(maintenance.backup(settings, arguments.file, force=arguments.force))
+    if arguments.command == "restore":
+        return asyncio.run(maintenance.restore(settings, arguments.file, force=arguments.force))
     return asyncio.run(_rotate_keys(settings))
 
 

@@ -1,0 +1,111 @@
+"""What the operator sees when the database or the keys are not usable: one line saying what
+is wrong and what to do, instead of a traceback.
+
+``check_database`` is the start-up check (the database opens, is migrated, takes a write, and
+the configured keys read what is stored); ``explained`` turns the failures any command meets
+on the way into a ``StartupProblem``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from handlers.i18n import Texts
+from storage.crypto import FieldCipher
+
+# PostgreSQL's SQLSTATE for a write in a read-only transaction (a standby, or a read-only role).
+READ_ONLY_SQLSTATE = "25006"
+
+
+class StartupProblem(Exception):
+    """Something the operator must fix; the message is one line, Vietnamese then English."""
+
+
+def both(key: str, **values: object) -> str:
+    """A catalog message in Vietnamese and English on one line: the CLI does not know who
+    reads it."""
+    return f"{Texts('vi')(key, **values)} / {Texts('en')(key, **values)}"
+
+
+def where(url: str) -> str:
+    """The database named for a person: the SQLite path, or PostgreSQL's host, port and
+    database, never a password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
+def describe(error: BaseException, url: str) -> str | None:
+    """The one line for a database failure, or None for anything else (a bug keeps its
+    traceback)."""
+    sqlite = url.startswith("sqlite")
+    # SQLAlchemy wraps the driver's error; the raw sqlite3 module (backup, restore) does not.
+    original = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    if isinstance(original, OSError):
+        if sqlite:
+            folder = original.filename or Path(where(url)).parent
+            return both("ops.db.folder", folder=folder, reason=_reason(original))
+        return both("ops.db.unreachable", where=where(url), reason=_reason(original))
+    if getattr(original, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        return both("ops.db.read_only", where=where(url))
+    if sqlite and isinstance(original, sqlite3.Error):
+        if "readonly" in str(original):
+            return both("ops.db.read_only", where=where(url))
+        return both("ops.db.cannot_open", where=where(url), reason=_reason(original))
+    if not sqlite and (
+        isinstance(error, DBAPIError) or type(original).__module__.startswith("asyncpg")
+    ):
+        return both("ops.db.unreachable", where=where(url), reason=_reason(original))
+    return None
+
+
+@contextlib.contextmanager
+def explained(url: str) -> Iterator[None]:
+    """Raise ``StartupProblem`` for the database failures ``describe`` knows."""
+    try:
+        yield
+    except StartupProblem:
+        raise
+    except Exception as error:
+        line = describe(error, url)
+        if line is None:
+            raise
+        raise StartupProblem(line) from None
+
+
+async def check_database(url: str, keys: Sequence[str]) -> None:
+    """Fail now, in one line, rather than at the first member's tap: the database opens and is
+    migrated, accepts a write (rolled back), and ``keys`` read the personal data stored."""
+    from storage.db import create_engine, migrate
+    from storage.keys import unreadable_columns
+
+    with explained(url):
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+            async with engine.connect() as connection, connection.begin() as transaction:
+                await connection.execute(
+                    text("UPDATE alembic_version SET version_num = version_num")
+                )
+                await transaction.rollback()
+            problems = await unreadable_columns(engine, FieldCipher(keys))
+        finally:
+            await engine.dispose()
+    if problems:
+        columns = ", ".join(f"{problem.table}.{problem.column}" for problem in problems)
+        key = "ops.keys.unreadable" if keys else "ops.keys.missing"
+        raise StartupProblem(both(key, columns=columns))
