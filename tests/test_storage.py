@@ -24,8 +24,8 @@ from storage.errors import (
     NotPending,
     OrgUnitNotFound,
 )
-from storage.members import MemberRepository
 from storage.keys import rotate_keys
+from storage.members import MemberRepository
 from storage.models import Gender, MemberState, MemberStatus, OrgKind, Role, RosterRow
 from storage.pending import PendingInputRepository
 from storage.schema import members
