@@ -4,6 +4,7 @@ tokens actually stored, and rotating then dropping the old key loses nothing."""
 from __future__ import annotations
 
 import re
+
 from cryptography.fernet import Fernet
 from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Connection
