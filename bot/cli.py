@@ -130,14 +130,8 @@ def _playground(settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.db import create_engine, migrate
-
-    with explained(settings.database_url):
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate(engine)
-        finally:
-            await engine.dispose()
+    # Migrated and writable: an up-to-date database that is read-only is no use to the bot.
+    await check_database(settings.database_url, keys=None)
     print("Cơ sở dữ liệu đã cập nhật. / Database is up to date.")
     return 0
 

@@ -4,9 +4,11 @@ document (or any file a reply carries) travels as a link.
 A link is ``{base}/d/{kind}.{id}.{member}.{expires}.{signature}``: an HMAC-SHA256 over the rest
 with a key from settings (or derived from the first data key), so nobody can forge a link or
 stretch its life, and the member it was made for is known when it is opened (a read counts
-for that person). A link signed with any configured key is accepted: putting a new data key
-first (key rotation) or setting a link key later leaves the links already sent working. ``kind`` says where the file comes from: ``doc`` for a ``DocumentSource``,
+for that person). ``kind`` says where the file comes from: ``doc`` for a ``DocumentSource``,
 ``tmp`` for a file a reply carried, kept in memory for a while.
+
+A link signed with any configured key is accepted: putting a new data key first (key
+rotation) or setting a link key later leaves the links already sent working.
 """
 
 from __future__ import annotations

@@ -87,9 +87,10 @@ def explained(url: str) -> Iterator[None]:
         raise StartupProblem(line) from None
 
 
-async def check_database(url: str, keys: Sequence[str]) -> None:
+async def check_database(url: str, keys: Sequence[str] | None) -> None:
     """Fail now, in one line, rather than at the first member's tap: the database opens and is
-    migrated, accepts a write (rolled back), and ``keys`` read the personal data stored."""
+    migrated, accepts a write (rolled back), and ``keys`` (unless None) read the personal data
+    stored."""
     from storage.db import create_engine, migrate
     from storage.keys import unreadable_columns
 
@@ -102,7 +103,7 @@ async def check_database(url: str, keys: Sequence[str]) -> None:
                     text("UPDATE alembic_version SET version_num = version_num")
                 )
                 await transaction.rollback()
-            problems = await unreadable_columns(engine, FieldCipher(keys))
+            problems = [] if keys is None else await unreadable_columns(engine, FieldCipher(keys))
         finally:
             await engine.dispose()
     if problems:
