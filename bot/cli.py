@@ -101,7 +101,6 @@ def _playground(settings: Settings) -> int:
     """No token: the same bot against a local Bot API server, with a web page to try it."""
     from bot.playground.run import PortUnavailable, playground_keys, serve_forever
 
-    print(HOW_TO_GET_A_BOT, file=sys.stderr)
     try:
         keys = [key.get_secret_value() for key in playground_keys(settings)]
         FieldCipher(keys)
@@ -112,6 +111,7 @@ def _playground(settings: Settings) -> int:
             both("ops.playground.key", path=Path(path).with_suffix(".key"), reason=reason)
         ) from None
     asyncio.run(check_database(settings.playground_database_url, keys))
+    print(HOW_TO_GET_A_BOT, file=sys.stderr)
 
     def announce(url: str) -> None:
         print(PLAYGROUND_READY.format(url=url), flush=True)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.settings import Settings
-from bot.startup import StartupProblem, both, explained, where
+from bot.startup import StartupProblem, both, check_database, explained, where
 from storage.backup import (
     BackupError,
     BackupTooNew,
@@ -26,21 +26,16 @@ from storage.pg_backup import ToolFailed, ToolMissing, ToolTooOld
 
 
 async def rotate_keys(settings: Settings) -> int:
-    from storage.db import create_engine, migrate
-    from storage.keys import rotate_keys, unreadable_columns
+    from storage.db import create_engine
+    from storage.keys import rotate_keys
 
     keys = [key.get_secret_value() for key in settings.data_keys]
-    cipher = FieldCipher(keys)
+    # Migrated, writable, and a wrong key list is one line before anything is touched.
+    await check_database(settings.database_url, keys)
     with explained(settings.database_url):
         engine = create_engine(settings.database_url)
         try:
-            await migrate(engine)
-            # A wrong key list is one line before anything is touched.
-            problems = await unreadable_columns(engine, cipher)
-            if problems:
-                columns = ", ".join(f"{p.table}.{p.column}" for p in problems)
-                raise StartupProblem(both("ops.keys.unreadable", columns=columns))
-            report = await rotate_keys(engine, cipher)
+            report = await rotate_keys(engine, FieldCipher(keys))
         finally:
             await engine.dispose()
     for column in report:
