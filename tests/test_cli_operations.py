@@ -164,6 +164,13 @@ def test_odd_data_key_values_are_one_line_without_the_value(tmp_path: Path) -> N
         assert "CHIBO_DATA_KEYS" in line and value.split(",")[-1] not in line
 
 
+def test_a_settings_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"CHIBO_DATA_KEYS=\xff\xfe-secret\n")
+    for command in ("run", "migrate", "rotate-keys"):
+        line = _one_line(_chibo(command, cwd=tmp_path))
+        assert "Cannot read the settings file .env" in line and "secret" not in line
+
+
 # --- start-up failures, on every command ----------------------------------------------------
 
 
