@@ -103,7 +103,7 @@ def _playground(settings: Settings) -> int:
 
     try:
         keys = [key.get_secret_value() for key in playground_keys(settings)]
-        FieldCipher(keys)
+        FieldCipher(keys)  # a key file spoilt by hand is one line here, not a traceback later
     except (OSError, UnicodeError, ValueError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not a Fernet key"
         path = settings.playground_database_url.removeprefix(SQLITE_PREFIX)

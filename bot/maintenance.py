@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.settings import Settings
 from bot.startup import StartupProblem, both, check_database, explained, where
 from storage.backup import (
@@ -27,7 +30,7 @@ from storage.pg_backup import ToolFailed, ToolMissing, ToolTooOld
 
 async def rotate_keys(settings: Settings) -> int:
     from storage.db import create_engine
-    from storage.keys import rotate_keys
+    from storage.keys import rotate_keys as rotate_columns
 
     keys = [key.get_secret_value() for key in settings.data_keys]
     # Migrated, writable, and a wrong key list is one line before anything is touched.
@@ -35,7 +38,7 @@ async def rotate_keys(settings: Settings) -> int:
     with explained(settings.database_url):
         engine = create_engine(settings.database_url)
         try:
-            report = await rotate_keys(engine, FieldCipher(keys))
+            report = await rotate_columns(engine, FieldCipher(keys))
         finally:
             await engine.dispose()
     for column in report:
@@ -101,6 +104,7 @@ async def restore(settings: Settings, backup_file: Path, *, force: bool) -> int:
             if not force and await holds_data(engine):
                 raise DatabaseNotEmpty
             if database is None:
+                await _refuse_read_only(engine, url)
                 await restore_postgres(engine, url, backup_file)
         finally:
             await engine.dispose()
@@ -114,6 +118,15 @@ async def restore(settings: Settings, backup_file: Path, *, force: bool) -> int:
             await engine.dispose()
     print(both("ops.restore.done", file=backup_file, where=where(url)))
     return 0
+
+
+async def _refuse_read_only(engine: AsyncEngine, url: str) -> None:
+    """pg_restore into a read-only database would fail on its first DROP with a message about
+    transactions; say what it is instead."""
+    async with engine.connect() as connection:
+        setting = (await connection.execute(text("SHOW transaction_read_only"))).scalar_one()
+    if setting == "on":
+        raise StartupProblem(both("ops.db.read_only", where=where(url)))
 
 
 def _known_revisions() -> set[str]:

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -22,6 +23,15 @@ from storage.crypto import FieldCipher
 
 # PostgreSQL's SQLSTATE for a write in a read-only transaction (a standby, or a read-only role).
 READ_ONLY_SQLSTATE = "25006"
+# What asyncpg raises when the server is there but will not take us: no such database, wrong
+# user or password, starting up or shutting down, too many connections, connection lost.
+_REFUSED = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 class StartupProblem(Exception):
@@ -49,27 +59,40 @@ def _reason(error: BaseException) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0]
 
 
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and what it wraps: SQLAlchemy keeps the driver's error in ``orig``, whose
+    cause may be the error asyncpg raised; the raw sqlite3 module (backup, restore) wraps
+    nothing."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        wrapped = current.orig if isinstance(current, DBAPIError) else None
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return chain
+
+
 def describe(error: BaseException, url: str) -> str | None:
     """The one line for a database failure, or None for anything else (a bug keeps its
     traceback)."""
     sqlite = url.startswith("sqlite")
-    # SQLAlchemy wraps the driver's error; the raw sqlite3 module (backup, restore) does not.
-    original = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
-    if isinstance(original, OSError):
-        if sqlite:
-            folder = original.filename or Path(where(url)).parent
-            return both("ops.db.folder", folder=folder, reason=_reason(original))
-        return both("ops.db.unreachable", where=where(url), reason=_reason(original))
-    if getattr(original, "sqlstate", None) == READ_ONLY_SQLSTATE:
-        return both("ops.db.read_only", where=where(url))
-    if sqlite and isinstance(original, sqlite3.Error):
-        if "readonly" in str(original):
+    for cause in _causes(error):
+        if isinstance(cause, OSError):
+            if sqlite:
+                folder = cause.filename or Path(where(url)).parent
+                return both("ops.db.folder", folder=folder, reason=_reason(cause))
+            return both("ops.db.unreachable", where=where(url), reason=_reason(cause))
+        if getattr(cause, "sqlstate", None) == READ_ONLY_SQLSTATE:
             return both("ops.db.read_only", where=where(url))
-        return both("ops.db.cannot_open", where=where(url), reason=_reason(original))
-    if not sqlite and (
-        isinstance(error, DBAPIError) or type(original).__module__.startswith("asyncpg")
-    ):
-        return both("ops.db.unreachable", where=where(url), reason=_reason(original))
+        # An operational error, or a file that is no database; an integrity error is a bug.
+        if sqlite and (
+            isinstance(cause, sqlite3.OperationalError) or type(cause) is sqlite3.DatabaseError
+        ):
+            if "readonly" in str(cause):
+                return both("ops.db.read_only", where=where(url))
+            return both("ops.db.cannot_open", where=where(url), reason=_reason(cause))
+        if not sqlite and isinstance(cause, _REFUSED):
+            return both("ops.db.unreachable", where=where(url), reason=_reason(cause))
     return None
 
 

@@ -8,14 +8,17 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import text
 
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
+from tests.conftest import IN_CI, POSTGRES_URL
 from tests.support.personal import (
     EXPECTED_AMOUNTS,
     EXPECTED_PERSONAL,
@@ -236,6 +239,47 @@ def test_an_unreachable_postgresql_is_one_line_for_every_command(tmp_path: Path)
         line = _one_line(_run(command, tmp_path, **env))
         assert "Cannot reach PostgreSQL at 127.0.0.1:" in line, command
         assert "hunter22" not in line
+
+
+@pytest.fixture
+async def read_only_postgres() -> AsyncIterator[str]:
+    """A migrated database of our own on the shared server whose transactions are read-only
+    (as on a standby), dropped afterwards."""
+    if not POSTGRES_URL:
+        if IN_CI:
+            pytest.fail("CI=true but CHIBO_TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
+        pytest.skip("PostgreSQL tests need CHIBO_TEST_POSTGRES_URL (see README)")
+    name = f"chibo_read_only_{uuid.uuid4().hex[:12]}"
+    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+        async with admin.connect() as connection:
+            await connection.execute(
+                text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+            )
+        yield url
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.mark.usefixtures("good_backup")
+def test_postgresql_read_only_or_refusing_is_one_line(
+    tmp_path: Path, read_only_postgres: str
+) -> None:
+    env = _env(read_only_postgres, Fernet.generate_key().decode())
+    for command in WRITERS:
+        line = _one_line(_run(command, tmp_path, **env))
+        assert "is read-only" in line, command
+    no_such_role = read_only_postgres.replace("postgres@", "chibo_no_such_role@", 1)
+    line = _one_line(_run("migrate", tmp_path, **_env(no_such_role)))
+    assert "Cannot reach PostgreSQL" in line and "chibo_no_such_role" in line
 
 
 def test_an_unreadable_playground_key_is_one_line(tmp_path: Path) -> None:
