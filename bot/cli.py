@@ -1,4 +1,5 @@
-"""The `chibo` command: run the bot, apply migrations, make or rotate encryption keys."""
+"""The `chibo` command: run the bot, apply migrations, make or rotate encryption keys, back up
+and restore the database."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import hmac
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.log_setup import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import SQLITE_PREFIX, Settings, SettingsError, load_settings
+from bot.startup import StartupProblem, both, check_database, explained
+from storage.crypto import FieldCipher
 
 EXIT_CONFIG = 2
 
@@ -81,6 +85,8 @@ def _run(settings: Settings) -> int:
     playground."""
     if settings.telegram_token is None and settings.zalo_token is None:
         return _playground(settings)
+    keys = [key.get_secret_value() for key in settings.data_keys]
+    asyncio.run(check_database(settings.database_url, keys))
     if settings.telegram_token is None:
         return asyncio.run(_run_zalo(settings))
     from bot.app import build_bot
@@ -115,8 +121,18 @@ async def _run_zalo(settings: Settings) -> int:
 
 def _playground(settings: Settings) -> int:
     """No token: the same bot against a local Bot API server, with a web page to try it."""
-    from bot.playground.run import PortUnavailable, serve_forever
+    from bot.playground.run import PortUnavailable, playground_keys, serve_forever
 
+    try:
+        keys = [key.get_secret_value() for key in playground_keys(settings)]
+        FieldCipher(keys)  # a key file spoilt by hand is one line here, not a traceback later
+    except (OSError, UnicodeError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not a Fernet key"
+        path = settings.playground_database_url.removeprefix(SQLITE_PREFIX)
+        raise StartupProblem(
+            both("ops.playground.key", path=Path(path).with_suffix(".key"), reason=reason)
+        ) from None
+    asyncio.run(check_database(settings.playground_database_url, keys))
     print(HOW_TO_GET_A_BOT, file=sys.stderr)
 
     def announce(url: str) -> None:
@@ -136,38 +152,28 @@ def _playground(settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.db import create_engine, migrate
-
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
+    # Migrated and writable: an up-to-date database that is read-only is no use to the bot.
+    await check_database(settings.database_url, keys=None)
     print("Cơ sở dữ liệu đã cập nhật. / Database is up to date.")
     return 0
 
 
 async def _rotate_keys(settings: Settings) -> int:
-    from storage.crypto import FieldCipher
-    from storage.db import create_engine, migrate
-    from storage.members import MemberRepository
+    from bot.maintenance import rotate_keys
 
     if not settings.data_keys:
         print("CHIBO_DATA_KEYS is empty: nothing to rotate to.", file=sys.stderr)
         return EXIT_CONFIG
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        cipher = FieldCipher([key.get_secret_value() for key in settings.data_keys])
-        touched = await MemberRepository(engine, cipher).rotate_keys()
-    finally:
-        await engine.dispose()
-    print(f"Đã mã hóa lại {touched} hồ sơ bằng khóa mới nhất. / Re-encrypted {touched} records.")
-    return 0
+    return await rotate_keys(settings)
 
 
 async def _committee(settings: Settings, arguments: argparse.Namespace) -> int:
     """Committee offices are set up by whoever runs the bot for a ward, not from a chat."""
+    with explained(settings.database_url):
+        return await _committee_action(settings, arguments)
+
+
+async def _committee_action(settings: Settings, arguments: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from storage.audit import Actor
@@ -246,7 +252,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("gen-key", help="print a new key for CHIBO_DATA_KEYS")
-    commands.add_parser("rotate-keys", help="re-encrypt personal data with the newest key")
+    commands.add_parser(
+        "rotate-keys", help="re-encrypt every encrypted column with the newest key (re-runnable)"
+    )
+    backup = commands.add_parser(
+        "backup", help="copy the database to FILE while the bot runs (PostgreSQL: pg_dump)"
+    )
+    backup.add_argument("file", type=Path)
+    backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    restore = commands.add_parser(
+        "restore", help="replace the database with a backup (stop the bot first)"
+    )
+    restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that already holds data"
+    )
     _committee_parser(commands)
     arguments = parser.parse_args(argv)
 
@@ -260,12 +280,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     settings = _with_webhook_secret(settings)
     configure_logging(settings.log_level, _secrets_of(settings))
+    try:
+        return _command(settings, arguments)
+    except StartupProblem as problem:
+        print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _command(settings: Settings, arguments: argparse.Namespace) -> int:
+    from bot import maintenance
+
     if arguments.command == "run":
         return _run(settings)
     if arguments.command == "migrate":
         return asyncio.run(_migrate(settings))
     if arguments.command == "committee":
         return asyncio.run(_committee(settings, arguments))
+    if arguments.command == "backup":
+        return asyncio.run(maintenance.backup(settings, arguments.file, force=arguments.force))
+    if arguments.command == "restore":
+        return asyncio.run(maintenance.restore(settings, arguments.file, force=arguments.force))
     return asyncio.run(_rotate_keys(settings))
 
 

@@ -6,6 +6,9 @@ with a key from settings (or derived from the first data key), so nobody can for
 stretch its life, and the member it was made for is known when it is opened (a read counts
 for that person). ``kind`` says where the file comes from: ``doc`` for a ``DocumentSource``,
 ``tmp`` for a file a reply carried, kept in memory for a while.
+
+A link signed with any configured key is accepted: putting a new data key first (key
+rotation) or setting a link key later leaves the links already sent working.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -54,21 +58,27 @@ class LinkExpired(Exception):
     """A genuine link past its time."""
 
 
-def derive_key(*, link_key: str | None, data_key: str | None) -> bytes:
-    """The signing key: the configured one, else one derived from the first data key (so
-    links survive a restart), else a random one for this process only."""
+def derive_key(data_key: str) -> bytes:
+    """The link key made from a data key, so links survive a restart without a link key."""
+    return hmac.new(data_key.encode(), b"chibo signed links v1", hashlib.sha256).digest()
+
+
+def signing_keys(*, link_key: str | None, data_keys: Sequence[str]) -> tuple[bytes, ...]:
+    """Keys links are checked with, the one that signs first: the configured link key, else
+    the one derived from the newest data key, else a random one for this process only. The
+    keys derived from every data key follow, so links made before a rotation still open."""
+    derived = tuple(derive_key(key) for key in data_keys)
     if link_key:
-        return link_key.encode()
-    if data_key:
-        return hmac.new(data_key.encode(), b"chibo signed links v1", hashlib.sha256).digest()
-    return secrets.token_bytes(32)
+        return (link_key.encode(), *derived)
+    return derived or (secrets.token_bytes(32),)
 
 
 class LinkSigner:
-    def __init__(self, key: bytes, base_url: str) -> None:
-        if len(key) < 16:
+    def __init__(self, key: bytes, base_url: str, *, older_keys: Sequence[bytes] = ()) -> None:
+        if any(len(each) < 16 for each in (key, *older_keys)):
             raise ValueError("the link key must be at least 16 bytes")
         self._key = key
+        self._keys = (key, *older_keys)
         self._base = base_url.rstrip("/")
 
     def url(self, kind: str, item_id: int, member_id: int | None, expires_at: datetime) -> str:
@@ -81,7 +91,11 @@ class LinkSigner:
         """What a link points at; None for anything forged or malformed; LinkExpired when
         genuine but too old."""
         body, _, signature = token.rpartition(".")
-        if not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
+        genuine = [
+            hmac.compare_digest(signature.encode(), _signature(key, body).encode())
+            for key in self._keys
+        ]
+        if not any(genuine):
             return None
         kind, item, member, expires = body.split(".")
         if int(expires) <= now.timestamp():
@@ -89,8 +103,12 @@ class LinkSigner:
         return LinkTarget(kind, int(item), int(member) or None)
 
     def _sign(self, body: str) -> str:
-        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode()[:SIGNATURE_CHARS]
+        return _signature(self._key, body)
+
+
+def _signature(key: bytes, body: str) -> str:
+    digest = hmac.new(key, body.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:SIGNATURE_CHARS]
 
 
 class TemporaryFiles:

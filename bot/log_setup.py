@@ -24,6 +24,7 @@ THIRD_PARTY_CEILINGS = {
     "aiosqlite": logging.WARNING,  # every statement with its parameters, at DEBUG
     "sqlalchemy": logging.WARNING,  # the same, at INFO
     "apscheduler": logging.WARNING,  # two lines per outbox tick
+    "alembic.runtime.plugins": logging.WARNING,  # the plugins it loads, on every migrating run
     "uvicorn.access": logging.WARNING,  # paths; a file link's path is a bearer token
     "tornado.access": logging.WARNING,  # PTB's webhook server, the same
 }

@@ -147,6 +147,12 @@ def load_settings(**overrides: object) -> Settings:
     """Load settings from the environment and ``.env``; raise SettingsError with one clear line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except (OSError, UnicodeDecodeError) as exc:
+        # The .env file itself: unreadable, or not UTF-8 (never echo its content).
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise SettingsError(
+            f"Cannot read the settings file .env ({reason}): fix or remove it."
+        ) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"

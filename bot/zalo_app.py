@@ -15,7 +15,7 @@ from datetime import timedelta
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.links import DocumentSource, LinkSigner, TemporaryFiles, derive_key
+from bot.links import DocumentSource, LinkSigner, TemporaryFiles, signing_keys
 from bot.relay import PlatformSenders
 from bot.settings import Settings
 from bot.web import ZALO_WEBHOOK_PATH, WebEndpoint
@@ -74,9 +74,10 @@ class ZaloService:
         sock.bind((settings.web_listen, settings.web_port))
         host, port = sock.getsockname()[:2]
         self.web_url = (settings.public_url or f"http://{host}:{port}").rstrip("/")
-        data_key = settings.data_keys[0].get_secret_value() if settings.data_keys else None
         link_key = settings.link_key.get_secret_value() if settings.link_key else None
-        signer = LinkSigner(derive_key(link_key=link_key, data_key=data_key), self.web_url)
+        data_keys = [key.get_secret_value() for key in settings.data_keys]
+        key, *older = signing_keys(link_key=link_key, data_keys=data_keys)
+        signer = LinkSigner(key, self.web_url, older_keys=older)
         self.signer = signer
         files = TemporaryFiles(timedelta(hours=settings.link_ttl_hours))
         choices = ChoiceRepository(engine)

@@ -18,7 +18,9 @@ class PersonalDataUnreadable(Exception):
 
 class FieldCipher:
     def __init__(self, keys: Sequence[str]) -> None:
-        self._fernet = MultiFernet([Fernet(key) for key in keys]) if keys else None
+        fernets = [Fernet(key) for key in keys]
+        self._fernet = MultiFernet(fernets) if fernets else None
+        self._newest = fernets[0] if fernets else None
 
     @property
     def ready(self) -> bool:
@@ -36,6 +38,17 @@ class FieldCipher:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise PersonalDataUnreadable from exc
+
+    def is_current(self, token: str) -> bool:
+        """Whether the newest key alone reads ``token``: rotating it again would change
+        nothing, and it stays readable once the older keys are dropped."""
+        if self._newest is None:
+            raise PersonalDataKeyMissing
+        try:
+            self._newest.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
 
     def rotate(self, token: str) -> str:
         """Re-encrypt a token with the newest key."""

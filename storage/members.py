@@ -406,25 +406,6 @@ class MemberRepository:
             )
         return len(rows)
 
-    async def rotate_keys(self) -> int:
-        """Re-encrypt every personal field with the newest key; returns the rows touched."""
-        columns = [members.c[name] for name in _PERSONAL_COLUMNS.values()]
-        touched = 0
-        async with self._engine.begin() as connection:
-            rows = (await connection.execute(select(members.c.id, *columns))).all()
-            for member_id, *tokens in rows:
-                if not any(tokens):
-                    continue
-                fresh = {
-                    column.name: self._cipher.rotate(token) if token else None
-                    for column, token in zip(columns, tokens, strict=True)
-                }
-                await connection.execute(
-                    update(members).where(members.c.id == member_id).values(**fresh)
-                )
-                touched += 1
-        return touched
-
     async def count_active(self, cell_id: int) -> int:
         query = select(func.count()).where(
             members.c.org_unit_id == cell_id, members.c.state == MemberState.ACTIVE

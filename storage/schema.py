@@ -581,3 +581,13 @@ link_attempts = Table(
     Column("window_start", UTCDateTime(), nullable=False),
     Index("ix_link_attempts_window_start", "window_start"),
 )
+
+# Every column that holds Fernet tokens. Key rotation re-encrypts exactly these, and the
+# start-up check reads them, so a new encrypted column must be added here
+# (tests/test_keys.py finds tokens in any other column and fails).
+ENCRYPTED_COLUMNS: tuple[Column[Any], ...] = (
+    members.c.citizen_id_enc,
+    members.c.card_number_enc,
+    members.c.phone_enc,
+    fee_bases.c.amount_enc,
+)

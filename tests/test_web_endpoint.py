@@ -7,8 +7,17 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from bot.links import DOCUMENT, TEMPORARY, LinkSigner, ServedFile, TemporaryFiles, derive_key
+from bot.links import (
+    DOCUMENT,
+    TEMPORARY,
+    LinkExpired,
+    LinkSigner,
+    ServedFile,
+    TemporaryFiles,
+    signing_keys,
+)
 from bot.web import MAX_WEBHOOK_BYTES, SECRET_HEADER, ZALO_WEBHOOK_PATH, WebEndpoint
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
@@ -23,7 +32,8 @@ def _endpoint(clock: ManualClock, events: list[dict[str, Any]]) -> tuple[WebEndp
             raise RuntimeError("handler failed")
         events.append(event)
 
-    signer = LinkSigner(derive_key(link_key=None, data_key="k" * 44), "http://test")
+    [key] = signing_keys(link_key=None, data_keys=["k" * 44])
+    signer = LinkSigner(key, "http://test")
     web = WebEndpoint(
         texts=vi,
         clock=clock,
@@ -84,11 +94,11 @@ async def test_links_refuse_forged_malformed_and_missing_files(clock: ManualCloc
 
 
 def test_keys_derive_from_the_data_key_or_the_link_key() -> None:
-    assert derive_key(link_key=None, data_key="a" * 44) == derive_key(
-        link_key=None, data_key="a" * 44
+    assert signing_keys(link_key=None, data_keys=["a" * 44]) == signing_keys(
+        link_key=None, data_keys=["a" * 44]
     )
-    assert derive_key(link_key="x" * 16, data_key="a" * 44) == b"x" * 16
-    assert derive_key(link_key=None, data_key=None) != derive_key(link_key=None, data_key=None)
+    assert signing_keys(link_key="x" * 16, data_keys=["a" * 44])[0] == b"x" * 16
+    assert signing_keys(link_key=None, data_keys=[]) != signing_keys(link_key=None, data_keys=[])
     files = TemporaryFiles(timedelta(hours=1))
     file_id, _ = files.keep(ServedFile("a.txt", b"a"))
     assert files.get(file_id) == ServedFile("a.txt", b"a") and files.get(file_id + 1) is None
@@ -152,3 +162,27 @@ async def test_an_oversized_webhook_body_is_refused_while_it_is_read(clock: Manu
     body = b'{"ok": true, "result": {"event_name": "x"}}'
     status, _ = await _post_raw(app, 1, body)
     assert status == 200 and events == [{"event_name": "x"}]
+
+
+def _signer(link_key: str | None, data_keys: list[str]) -> LinkSigner:
+    """Built from settings the way the Zalo service builds it."""
+    key, *older = signing_keys(link_key=link_key, data_keys=data_keys)
+    return LinkSigner(key, "http://test", older_keys=older)
+
+
+def test_links_sent_before_a_key_rotation_still_open(clock: ManualClock) -> None:
+    old, new = "o" * 44, "n" * 44
+    later = clock.now() + timedelta(hours=1)
+    before = _signer(None, [old]).url(DOCUMENT, 5, 9, later).rsplit("/", 1)[1]
+    expected = (DOCUMENT, 5, 9)
+    # The new key first, the old one after it (the rotation procedure); or a link key set.
+    for after in (_signer(None, [new, old]), _signer("l" * 16, [new, old])):
+        target = after.verify(before, clock.now())
+        assert target is not None and (target.kind, target.item_id, target.member_id) == expected
+    # New links are signed with the new key: they open once the old key is gone.
+    fresh = _signer(None, [new, old]).url(DOCUMENT, 5, 9, later).rsplit("/", 1)[1]
+    assert _signer(None, [new]).verify(fresh, clock.now()) is not None
+    # Dropping the old key is what ends the old links (rotate-keys says until when).
+    assert _signer(None, [new]).verify(before, clock.now()) is None
+    with pytest.raises(LinkExpired):
+        _signer(None, [new, old]).verify(before, later + timedelta(seconds=1))
