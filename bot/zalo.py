@@ -208,6 +208,15 @@ class ZaloOutput:
         parts = await self._client.send_message(chat_id, text)
         await self._count(len(parts))
 
+    async def tell_error(self, chat_id: str) -> None:
+        """The plain apology for an unexpected error; if even that fails, the log has it."""
+        try:
+            parts = await self._client.send_message(chat_id, self._texts("error.internal"))
+        except ZaloError as error:
+            logger.warning("zalo: could not tell the chat about an error: %s", error.code)
+            return
+        await self._count(len(parts))
+
     async def _count(self, messages: int) -> None:
         usage = await self._usage.count(
             platform=Platform.ZALO,
@@ -282,6 +291,11 @@ class ZaloAdapter:
         try:
             async with lock:
                 await self._handle(self._dispatcher, self._relay, inbound)
+        except Exception:
+            # As on Telegram: the log gets the error, the person a plain sentence (never a
+            # trace), and what was stored stays as it was.
+            logger.exception("error while handling a zalo message in chat %s", inbound.chat_id)
+            await self._output.tell_error(inbound.chat_id)
         finally:
             # Forget a person's lock once nobody waits on it, so the map stays small.
             self._waiting[person] -= 1

@@ -12,14 +12,21 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.links import LinkSigner, TemporaryFiles
-from bot.zalo import ZaloOutput, ZaloSender, pick, strip_mention, to_inbound
+from bot.relay import PlatformSenders
+from bot.zalo import ZaloAdapter, ZaloOutput, ZaloSender, pick, strip_mention, to_inbound
 from bot.zalo_client import MAX_TEXT, ZaloClient
+from handlers.context import Context, Services
 from handlers.core import ChatKind, Choice, OutboundFile, Platform, Reply
+from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
+from handlers.registry import Access, Command, Registry, Scope
 from scheduler.clock import ManualClock
 from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
 from storage.cells import CellRepository
 from storage.choices import ChoiceRepository
+from storage.crypto import FieldCipher
+from storage.fee_rules import load_fee_config
+from storage.seen_messages import SeenMessages
 from storage.usage import UsageRepository
 from tests.conftest import START
 from tests.support.fake_zalo_api import FakeZaloApi, running_fake_zalo_api
@@ -189,3 +196,35 @@ async def test_outbox_sender_words_options_for_a_group_or_a_private_chat(
     [in_private] = zalo.sent_to("u-hoa")
     assert vi("zalo.choose_group", bot=BOT, example=1) in in_group.text
     assert vi("zalo.choose_private", example=1) in in_private.text
+
+
+async def test_an_unexpected_error_gets_a_plain_sentence_on_zalo_too(
+    zalo: FakeZaloApi,
+    output: ZaloOutput,
+    sqlite_engine: AsyncEngine,
+    clock: ManualClock,
+    cipher: FieldCipher,
+) -> None:
+    """A handler that fails (here one built to) must not leave the person without an answer."""
+
+    async def broken(_context: Context) -> list[Reply]:
+        raise RuntimeError("a fault nobody foresaw")
+
+    registry = Registry()
+    registry.command(Command("hong", "broken", broken, Access.ANYONE, Scope.ANY, "cmd.help"))
+    services = Services.over(
+        sqlite_engine,
+        cipher,
+        load_fee_config(),
+        clock=clock,
+        texts=vi,
+        default_timezone="Asia/Ho_Chi_Minh",
+    )
+    adapter = ZaloAdapter(
+        output, ChoiceRepository(sqlite_engine), SeenMessages(sqlite_engine), clock
+    )
+    adapter.attach(Dispatcher(registry, services), PlatformSenders())
+
+    await adapter.on_event(_event("/hong"))
+
+    assert [part.text for part in zalo.sent_to("u1")] == [vi("error.internal")]
