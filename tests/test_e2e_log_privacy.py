@@ -6,19 +6,17 @@ anonymously. Then the log is searched for each of them."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
 from bot.playground.bot_api import FakeBotApi, FakeChat, FakeUser, StoredMessage
 from handlers.i18n import Texts
+from tests.support.chibo_process import start_chibo
 from tests.support.e2e import found_cell, text_has
 
 vi = Texts("vi")
-ROOT = Path(__file__).resolve().parent.parent
 CITIZEN_ID = "079123456789"
 CARD_NUMBER = "93017254"
 PHONE = "0912345678"
@@ -71,27 +69,18 @@ async def _feedback_anonymously(api: FakeBotApi, member: FakeUser, private: Fake
 async def test_debug_logging_writes_no_personal_data_and_no_token(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")}
-    env.update(
-        CHIBO_TELEGRAM_TOKEN=api.token,
-        CHIBO_TELEGRAM_BASE_URL=api.base_url,
-        CHIBO_TELEGRAM_BASE_FILE_URL=api.base_file_url,
-        CHIBO_DATA_KEYS=Fernet.generate_key().decode(),
-        CHIBO_LOG_LEVEL="DEBUG",
-        PYTHONPATH=str(ROOT),
-    )
-    # A file, not a pipe: a full pipe would stall the bot, and every line must be kept.
+    # A file, not a pipe: every line must be kept.
     log_path = tmp_path / "chibo.log"
     with log_path.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
+        process = await start_chibo(
             "run",
             cwd=tmp_path,
-            env=env,
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
+            output=log_file,
+            CHIBO_TELEGRAM_TOKEN=api.token,
+            CHIBO_TELEGRAM_BASE_URL=api.base_url,
+            CHIBO_TELEGRAM_BASE_FILE_URL=api.base_file_url,
+            CHIBO_DATA_KEYS=Fernet.generate_key().decode(),
+            CHIBO_LOG_LEVEL="DEBUG",
         )
     try:
         await api.wait_for_request("getUpdates", timeout=30, answered=False)

@@ -4,11 +4,8 @@ PTB's own webhook server on loopback and the local Bot API server recording setW
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,41 +15,25 @@ from bot.cli import _with_webhook_secret
 from bot.playground.bot_api import FakeBotApi
 from bot.settings import SettingsError, load_settings
 from handlers.i18n import Texts
+from tests.support.chibo_process import free_port, start_chibo
 
 vi = Texts("vi")
-ROOT = Path(__file__).resolve().parent.parent
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_webhook_mode_without_a_secret_makes_one_and_refuses_unsigned_updates(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHIBO_")}
-    env.update(
+    port = free_port()
+    process = await start_chibo(
+        "run",
+        cwd=tmp_path,
         CHIBO_TELEGRAM_TOKEN=api.token,
         CHIBO_TELEGRAM_BASE_URL=api.base_url,
         CHIBO_TELEGRAM_BASE_FILE_URL=api.base_file_url,
         CHIBO_WEBHOOK_URL=f"http://127.0.0.1:{port}",
         CHIBO_WEBHOOK_PORT=str(port),
         CHIBO_LOG_LEVEL="DEBUG",
-        PYTHONPATH=str(ROOT),
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         registered = await api.wait_for_request("setWebhook", timeout=30)
