@@ -31,6 +31,7 @@ from handlers.registry import (
     Registry,
     Scope,
 )
+from storage.meetings import MeetingDetails
 
 
 def build_registry() -> Registry:
@@ -348,7 +349,7 @@ def build_registry() -> Registry:
         Flow(meetings.TITLE_FLOW, meetings.title_answer, Access.LEADER, meetings.TitleQuestion)
     )
     registry.flow(
-        Flow(meetings.CONFIRM_FLOW, meetings.confirm_answer, Access.LEADER, meetings.MeetingDraft)
+        Flow(meetings.CONFIRM_FLOW, meetings.confirm_answer, Access.LEADER, MeetingDetails)
     )
     registry.flow(
         Flow(meetings.EDIT_FLOW, meetings.edit_answer, Access.LEADER, meetings.EditQuestion)

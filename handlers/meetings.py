@@ -47,15 +47,6 @@ class TitleQuestion(PlaceQuestion):
     place: str
 
 
-class MeetingDraft(TypedDict):
-    kind: MeetingKind
-    title: str
-    starts_at: datetime
-    place: str
-    online_url: str | None
-    agenda: str
-
-
 class EditQuestion(TypedDict):
     meeting_id: int
     field: Literal["time", "place", "link", "title", "agenda"]
