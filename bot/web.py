@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from bot.links import DOCUMENT, DocumentSource, LinkExpired, LinkSigner, ServedFile, TemporaryFiles
 from handlers.i18n import Texts
+from handlers.numbers import is_ascii_digits
 from scheduler.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ async def _body_within(request: Request, limit: int) -> bytes | None:
     oversized body costs at most ``limit`` bytes of memory, however long it is announced
     or sent."""
     declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if is_ascii_digits(declared) and int(declared) > limit:
         return None
     body = bytearray()
     async for chunk in request.stream():
