@@ -67,7 +67,7 @@ def one_account_each(rows: Sequence[Any], prefer: str) -> list[tuple[str, str]]:
     return list(chosen.values())
 
 
-# ASCII digits only: str.isdigit() also takes '²', which no code contains.
+# ASCII digits only: Unicode digits such as '²' are in no code we make.
 _CODE = re.compile(f"[0-9]{{{CODE_DIGITS}}}")
 
 
