@@ -491,7 +491,7 @@ async def _reminders(
     start, end = year_bounds(year, _zone(unit))
     detail = await _repo(context).year(unit, year, start=start, end=end)
     waiting = [
-        m.id
+        m.member.id
         for m in member_years(detail, None, [], _zone(unit))
         if not m.exempted and m.reviewed_at is None
     ]

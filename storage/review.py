@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit import Actor, record
@@ -128,6 +128,11 @@ def self_review_reminder_key(member_id: int, year: int, planned_for: date | None
     return key if planned_for is None else f"{key}:planned:{planned_for:%Y%m%d}"
 
 
+def _only(column: ColumnElement[int], member_id: int | None) -> ColumnElement[bool]:
+    """Rows of ``member_id`` only, or of everyone when it is None."""
+    return true() if member_id is None else column == member_id
+
+
 class ReviewRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -149,7 +154,7 @@ class ReviewRepository:
         detail = YearDetail()
         cells = cell_ids(unit)
         row: Any  # each query below yields rows of its own shape
-        who = members.c.id == member_id if member_id is not None else True
+        who = _only(members.c.id, member_id)
         async with reading(self._engine).connect() as connection:
             for row in await connection.execute(
                 select(
@@ -189,14 +194,14 @@ class ReviewRepository:
             ):
                 detail.meetings.append(YearMeeting(row[0], row[1], row[2], row[3], bool(row[4])))
             year_ids = select(meetings.c.id).where(in_year)
-            mark_who = attendance.c.member_id == member_id if member_id is not None else True
+            mark_who = _only(attendance.c.member_id, member_id)
             for row in await connection.execute(
                 select(attendance.c.meeting_id, attendance.c.member_id, attendance.c.state).where(
                     attendance.c.meeting_id.in_(year_ids), mark_who
                 )
             ):
                 detail.marks.setdefault(row[0], {})[row[1]] = AttendanceState(row[2])
-            absence_who = absences.c.member_id == member_id if member_id is not None else True
+            absence_who = _only(absences.c.member_id, member_id)
             for row in await connection.execute(
                 select(
                     absences.c.meeting_id,
@@ -213,7 +218,7 @@ class ReviewRepository:
                     YearAbsence(row[0], row[1], AbsenceReason(row[2]), AbsenceStatus(row[3]))
                 )
             await self._study(connection, unit, detail, start, end, member_id)
-            feedback_who = feedback.c.member_id == member_id if member_id is not None else True
+            feedback_who = _only(feedback.c.member_id, member_id)
             for row in await connection.execute(
                 select(feedback.c.member_id, func.count())
                 .where(
@@ -262,7 +267,7 @@ class ReviewRepository:
             YearCampaign(campaign, title, deadline, frozenset(cells))
             for campaign, (title, deadline, cells) in targets.items()
         ]
-        who = study_results.c.member_id == member_id if member_id is not None else True
+        who = _only(study_results.c.member_id, member_id)
         for row in await connection.execute(
             select(
                 study_results.c.campaign_id,
@@ -298,7 +303,7 @@ class ReviewRepository:
             )
         ):
             detail.deadlines[row[0]] = row[1]
-        review_who = self_reviews.c.member_id == member_id if member_id is not None else True
+        review_who = _only(self_reviews.c.member_id, member_id)
         for row in await connection.execute(
             select(self_reviews).where(
                 self_reviews.c.cell_id.in_(cells), self_reviews.c.year == year, review_who
@@ -313,7 +318,7 @@ class ReviewRepository:
                 row.platform_file_id,
                 row.submitted_at,
             )
-        grade_who = review_grades.c.member_id == member_id if member_id is not None else True
+        grade_who = _only(review_grades.c.member_id, member_id)
         for row in await connection.execute(
             select(review_grades.c.member_id, review_grades.c.grade).where(
                 review_grades.c.cell_id.in_(cells), review_grades.c.year == year, grade_who
