@@ -6,7 +6,8 @@ grades, the committee office's roll-up without names, and bad input changing not
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -15,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.core import Attachment, Reply
 from handlers.i18n import Texts
+from handlers.year_figures import meeting_qualities
 from scheduler.clock import ManualClock
 from storage.audit import Actor
 from storage.crypto import FieldCipher
-from storage.models import MemberStatus, ReviewGrade
+from storage.models import AttendanceState, MemberStatus, ReviewGrade
+from storage.review import YearDetail, YearMeeting, YearMember
 from storage.schema import attendance, meetings, outbox, review_grades, review_rounds, self_reviews
 from tests.conftest import START
 from tests.support.harness import Harness, Person, texts_of
@@ -176,7 +179,10 @@ async def test_the_self_review_round_deadline_sending_and_reminders(
     assert await count(engine, outbox, planned, outbox.c.status == "pending") == 3
     async with engine.connect() as connection:
         due = (await connection.execute(select(outbox.c.due_at).where(planned))).scalars().all()
-    assert {d.astimezone().date().isoformat() for d in due} <= {"2026-12-18", "2026-12-17"}
+    # Two days before the deadline, at 08:00 in the cell's time zone.
+    assert {d.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).isoformat() for d in due} == {
+        "2026-12-18T08:00:00+07:00"
+    }
 
     asked = await harness.tap(nam, "vs:2026")
     assert asked[0].ask_text
@@ -291,3 +297,25 @@ async def test_bad_input_gets_clear_messages_and_changes_nothing(
     for table in (review_rounds, self_reviews, review_grades):
         assert await count(engine, table) == 0
     assert await count(engine, outbox, outbox.c.dedupe_key.like("review:%")) == 0
+
+
+def test_a_meeting_fails_once_someone_has_missed_more_than_three_in_a_row() -> None:
+    """The run criterion counts expected members only (an exempted member's misses never
+    count) and resets when the member comes."""
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    joined = START - timedelta(days=400)
+    detail = YearDetail(
+        members=[
+            YearMember(1, 7, "A", MemberStatus.OFFICIAL, joined),
+            YearMember(2, 7, "B", MemberStatus.EXEMPTED, joined),
+        ]
+    )
+    for month in range(1, 7):
+        when = datetime(2026, month, 10, 19, 0, tzinfo=zone)
+        detail.meetings.append(YearMeeting(month, 7, f"Họp {month}", when, True))
+        detail.marks[month] = {1: AttendanceState.PRESENT} if month == 6 else {}
+    judged = meeting_qualities(detail)
+    assert [q.longest_run for q in judged] == [1, 2, 3, 4, 5, 0]
+    assert [q.no_long_run for q in judged] == [True, True, True, False, False, True]
+    assert [q.expected for q in judged] == [1] * 6
+    assert judged[-1].meets_bar  # 1 of 1 present, minutes kept, nobody on a long run
