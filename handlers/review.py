@@ -216,10 +216,7 @@ def _own_sheets(
             [
                 m.title,
                 m.starts_at.astimezone(zone).strftime("%d/%m/%Y"),
-                context.t(
-                    "review.mark."
-                    + detail.marks.get(m.id, {}).get(row.member.id, AttendanceState.ABSENT).value
-                ),
+                _mark(context, detail, m.id, row),
             ]
             for m in detail.meetings
             if m.cell_id == row.member.cell_id and row.member.joined_at <= m.starts_at
@@ -234,6 +231,14 @@ def _own_sheets(
         ],
     )
     return [figures, meetings, study]
+
+
+def _mark(context: Context, detail: YearDetail, meeting_id: int, row: MemberYear) -> str:
+    """A member's mark at a meeting; an exempted member never marked was not expected."""
+    state = detail.marks.get(meeting_id, {}).get(row.member.id)
+    if state is None and row.exempted:
+        return context.t("review.mark.not_expected")
+    return context.t(f"review.mark.{(state or AttendanceState.ABSENT).value}")
 
 
 def _figures(row: MemberYear) -> list[tuple[str, object]]:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.core import Attachment, Reply
@@ -22,7 +22,16 @@ from storage.audit import Actor
 from storage.crypto import FieldCipher
 from storage.models import AttendanceState, MemberStatus, ReviewGrade
 from storage.review import YearDetail, YearMeeting, YearMember
-from storage.schema import attendance, meetings, outbox, review_grades, review_rounds, self_reviews
+from storage.schema import (
+    attendance,
+    identities,
+    meetings,
+    members,
+    outbox,
+    review_grades,
+    review_rounds,
+    self_reviews,
+)
 from tests.conftest import START
 from tests.support.harness import Harness, Person, texts_of
 from tests.test_attendance import GROUP, import_members, member_id
@@ -319,3 +328,31 @@ def test_a_meeting_fails_once_someone_has_missed_more_than_three_in_a_row() -> N
     assert [q.no_long_run for q in judged] == [True, True, True, False, False, True]
     assert [q.expected for q in judged] == [1] * 6
     assert judged[-1].meets_bar  # 1 of 1 present, minutes kept, nobody on a long run
+
+
+async def test_an_exempted_member_sees_their_year_without_being_counted_absent(
+    harness: Harness, engine: AsyncEngine
+) -> None:
+    _, _, _, cell_id = await seeded(harness, engine)
+    people = await ids(harness, cell_id)
+    exempted = harness.person(EXEMPTED)
+    async with engine.begin() as connection:
+        # On the roster all year, with an account to ask from.
+        await connection.execute(
+            update(members)
+            .where(members.c.id == people[EXEMPTED])
+            .values(created_at=START - timedelta(days=300))
+        )
+        await connection.execute(
+            insert(identities).values(
+                platform="telegram",
+                external_user_id=exempted.user_id,
+                member_id=people[EXEMPTED],
+                linked_at=START,
+            )
+        )
+    [own] = await harness.say(exempted, "/danhgia 2026")
+    assert vi("review.own.exempted") in own.text
+    assert vi("review.own.meetings", present=0, expected=0, excused=0, unexcused=0) in own.text
+    marks = [row[2] for row in sheet_rows(own, vi("review.sheet.meetings"))]
+    assert marks == [vi("review.mark.not_expected")] * 2
