@@ -15,6 +15,7 @@ from handlers import (
     menu,
     profile,
     reports,
+    review,
     roster,
     study,
 )
@@ -335,6 +336,42 @@ def build_registry() -> Registry:
             Scope.PRIVATE,
             "report.cmd",
         )
+    )
+
+    # The year-end review (issue 19): always private. Each member sees only their own year
+    # and sends their self-review; leaders get the cell's table; the secretary sets the
+    # deadline, reminds and records grades; a committee office gets counts without names.
+    # Every member id is re-checked against the leader's own cell in storage.
+    registry.command(
+        Command(
+            "danhgia",
+            "review",
+            review.review_command,
+            Access.MEMBER,
+            Scope.PRIVATE,
+            "review.cmd",
+        )
+    )
+    year = "[0-9]{4}"
+    registry.action(Action(review.SUBMIT, review.submit_ask, Access.MEMBER, Scope.PRIVATE, year))
+    for prefix, handler, shape in (
+        (review.TABLE, review.table, year),
+        (review.VIEW, review.view, f"{ID}:{year}"),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE, shape))
+    for prefix, handler, shape in (
+        (review.DEADLINE, review.deadline_ask, year),
+        (review.REMIND, review.remind, year),
+        (review.GRADES, review.grade_list, year),
+        (review.GRADE_CARD, review.grade_card, f"{ID}:{year}"),
+        (review.GRADE, review.set_grade, f"{ID}:{year}:{WORD}"),
+    ):
+        registry.action(Action(prefix, handler, Access.SECRETARY, Scope.PRIVATE, shape))
+    registry.flow(
+        Flow(review.DEADLINE_FLOW, review.deadline_answer, Access.SECRETARY, review.YearQuestion)
+    )
+    registry.flow(
+        Flow(review.SUBMIT_FLOW, review.submit_answer, Access.MEMBER, review.YearQuestion)
     )
 
     # Answers to questions the bot asked, and files sent privately.

@@ -28,6 +28,7 @@ from storage.members import MemberRepository
 from storage.models import Member, OrgKind, OrgUnit, Role
 from storage.pending import PendingInput, PendingInputRepository
 from storage.reports import ReportRepository
+from storage.review import ReviewRepository
 from storage.study import StudyRepository
 
 
@@ -56,6 +57,7 @@ class Services:
     links: LinkRepository
     fees: FeeRepository
     reports: ReportRepository
+    review: ReviewRepository
     study: StudyRepository
     clock: Clock
     texts: Texts
@@ -89,6 +91,7 @@ class Services:
             links=LinkRepository(engine),
             fees=FeeRepository(engine, cipher, fee_config),
             reports=ReportRepository(engine),
+            review=ReviewRepository(engine),
             study=StudyRepository(engine),
             clock=clock,
             texts=texts,

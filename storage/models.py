@@ -204,3 +204,17 @@ class FeeBasisKind(StrEnum):
 class StudyStatus(StrEnum):
     DRAFT = "draft"  # questions are being added; members do not see it yet
     OPEN = "open"
+
+
+class ReviewGrade(StrEnum):
+    """The four grades a cell gives its members at year end (Quy định 124-QĐ/TW)."""
+
+    EXCELLENT = "excellent"  # Hoàn thành xuất sắc nhiệm vụ
+    GOOD = "good"  # Hoàn thành tốt nhiệm vụ
+    DONE = "done"  # Hoàn thành nhiệm vụ
+    NOT_DONE = "not_done"  # Không hoàn thành nhiệm vụ
+
+
+class SelfReviewKind(StrEnum):
+    TEXT = "text"
+    FILE = "file"

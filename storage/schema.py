@@ -46,7 +46,9 @@ from storage.models import (
     MemberStatus,
     OrgKind,
     OutboxStatus,
+    ReviewGrade,
     Role,
+    SelfReviewKind,
     SeriesRule,
     StudyStatus,
 )
@@ -580,6 +582,51 @@ link_attempts = Table(
     Column("failures", Integer, nullable=False),
     Column("window_start", UTCDateTime(), nullable=False),
     Index("ix_link_attempts_window_start", "window_start"),
+)
+
+# --- year-end review (migration 0010) ------------------------------------------------------
+
+# The self-review round of a cell's year: the deadline the secretary set.
+review_rounds = Table(
+    "review_rounds",
+    metadata,
+    Column("cell_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("deadline", UTCDateTime(), nullable=False),
+    Column("set_by", Integer, nullable=True),
+    Column("set_at", UTCDateTime(), nullable=False),
+)
+
+# A member's self-review of a year: typed text, or a file the platform keeps (by its id). A
+# second one replaces the first.
+self_reviews = Table(
+    "self_reviews",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("cell_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("file_name", String(255), nullable=True),
+    Column("platform", String(16), nullable=True),
+    Column("platform_file_id", String(255), nullable=True),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    CheckConstraint(_one_of("kind", SelfReviewKind), name="kind"),
+    Index("ix_self_reviews_cell_year", "cell_id", "year"),
+)
+
+# The grade the cell decided for a member's year.
+review_grades = Table(
+    "review_grades",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("cell_id", Integer, ForeignKey("org_units.id", ondelete="CASCADE"), nullable=False),
+    Column("grade", String(16), nullable=False),
+    Column("graded_by", Integer, nullable=True),
+    Column("graded_at", UTCDateTime(), nullable=False),
+    CheckConstraint(_one_of("grade", ReviewGrade), name="grade"),
+    Index("ix_review_grades_cell_year", "cell_id", "year"),
 )
 
 # Every column that holds Fernet tokens. Key rotation re-encrypts exactly these, and the
