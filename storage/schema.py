@@ -584,7 +584,7 @@ link_attempts = Table(
     Index("ix_link_attempts_window_start", "window_start"),
 )
 
-# --- year-end review (migration 0010) ------------------------------------------------------
+# --- year-end review (migration 0007) ------------------------------------------------------
 
 # The self-review round of a cell's year: the deadline the secretary set.
 review_rounds = Table(
