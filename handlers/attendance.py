@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_percent
 
 from handlers import absences
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Platform, Reply, private_reply
 from handlers.feedback import minutes_section
 from handlers.i18n import Texts
@@ -489,7 +489,7 @@ async def member_checkin(context: Context, args: list[str]) -> list[Reply]:
     actor = context.require_actor()
     meeting_id = button_id(args, 0)
     if len(args) != 2 or args[1] not in {mode.value for mode in AttendanceMode}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     mode = AttendanceMode(args[1])
     with _checkin_errors():
         previous, _ = await _repo(context).mark(
@@ -518,7 +518,7 @@ async def leader_mark(context: Context, args: list[str]) -> list[Reply]:
     actor = context.require_actor()
     meeting_id, member_id = button_id(args, 0), button_id(args, 1)
     if len(args) != 3 or args[2] not in {state.value for state in AttendanceState}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     state = AttendanceState(args[2])
     repo = _repo(context)
     with _checkin_errors(closed_key="attendance.closed_already"):
@@ -560,7 +560,7 @@ async def close_checkin(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     meeting_id = button_id(args, 0)
     if len(args) != 1:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     texts = context.services.texts
     repo = _repo(context)
     # The draft is written inside the close transaction, synchronously: read this first.

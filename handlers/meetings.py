@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from typing_extensions import TypedDict
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.fields import fold
 from handlers.i18n import Texts
@@ -129,7 +129,7 @@ def _draft_from(data: dict[str, object]) -> MeetingDetails:
             agenda=str(data.get("agenda") or ""),
         )
     except (KeyError, ValueError):
-        raise UserError("error.stale_button") from None
+        raise QuestionGone("error.stale_button") from None
 
 
 # --- checking what people type ---------------------------------------------------------------
@@ -255,11 +255,11 @@ async def pick_time(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     day = _day_arg(args)
     if len(args) != 2 or len(args[1]) != 4 or not is_ascii_digits(args[1]):
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     try:
         clock = time(int(args[1][:2]), int(args[1][2:]))
     except ValueError:
-        raise UserError("error.stale_button") from None
+        raise QuestionGone("error.stale_button") from None
     starts_at = _check_future(context, datetime.combine(day, clock, _zone(cell)))
     await context.expect_answer(PLACE_FLOW, {"starts_at": starts_at.isoformat()})
     return [Reply(context.t("meeting.ask_place"), ask_text=True)]
@@ -269,7 +269,7 @@ def _day_arg(args: list[str]) -> date:
     try:
         return date.fromisoformat(args[0])
     except (IndexError, ValueError):
-        raise UserError("error.stale_button") from None
+        raise QuestionGone("error.stale_button") from None
 
 
 async def place_answer(context: Context, data: dict[str, object]) -> list[Reply]:
@@ -296,7 +296,7 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
 async def default_title(context: Context, _args: list[str]) -> list[Reply]:
     data = await context.take_answer(TITLE_FLOW)
     if data is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     return await _title_chosen(context, data, "")
 
 
@@ -351,7 +351,7 @@ async def decide_draft(context: Context, args: list[str]) -> list[Reply]:
     choice = args[0] if args else ""
     data = await context.take_answer(CONFIRM_FLOW)
     if data is None or choice not in ("once", "day", "weekday", "no"):
-        raise UserError("meeting.error.draft_gone")
+        raise QuestionGone("meeting.error.draft_gone")
     if choice == "no":
         return [Reply(context.t("meeting.discarded"), replace=True)]
     details = _draft_from(data)
@@ -436,9 +436,9 @@ async def _scheduled_meeting(context: Context, args: list[str]) -> tuple[OrgUnit
     cell = context.require_cell()
     meeting = await context.services.meetings.get(button_id(args))
     if meeting is None or meeting.cell_id != cell.id:
-        raise UserError("meeting.error.not_found")
+        raise QuestionGone("meeting.error.not_found")
     if meeting.status is MeetingStatus.CANCELLED:
-        raise UserError("meeting.error.cancelled")
+        raise QuestionGone("meeting.error.cancelled")
     return cell, meeting
 
 
@@ -453,7 +453,7 @@ async def edit_menu(context: Context, args: list[str]) -> list[Reply]:
 async def edit_ask(context: Context, args: list[str]) -> list[Reply]:
     _, meeting = await _scheduled_meeting(context, args)
     if len(args) != 2 or args[1] not in EDITABLE:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     await context.expect_answer(EDIT_FLOW, {"meeting_id": meeting.id, "field": args[1]})
     return [Reply(context.t(f"meeting.edit.ask.{args[1]}"), ask_text=True)]
 
@@ -461,14 +461,10 @@ async def edit_ask(context: Context, args: list[str]) -> list[Reply]:
 async def edit_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     meeting_id, field = data.get("meeting_id"), data.get("field")
     if not isinstance(meeting_id, int) or field not in EDITABLE:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     cell, meeting = await _scheduled_meeting(context, [str(meeting_id)])
     text = " ".join(context.inbound.text.split())
-    try:
-        details = _edited(context, cell, meeting.details, str(field), text)
-    except UserError:
-        await context.expect_answer(EDIT_FLOW, data)  # keep the question open: just retype
-        raise
+    details = _edited(context, cell, meeting.details, str(field), text)
     updated = await context.services.meetings.update(
         cell_id=cell.id,
         meeting_id=meeting.id,
@@ -532,7 +528,7 @@ async def cancel_meeting(context: Context, args: list[str]) -> list[Reply]:
 async def stop_series(context: Context, args: list[str]) -> list[Reply]:
     cell, meeting = await _scheduled_meeting(context, args)
     if meeting.series_id is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     count = await context.services.meetings.stop_series(
         cell_id=cell.id, series_id=meeting.series_id, actor=context.audit_actor, now=context.now
     )
