@@ -203,6 +203,8 @@ meeting_series = Table(
     Column("weekday", Integer, nullable=True),  # 0 = Monday
     Column("week_of_month", Integer, nullable=True),  # 1..4, or -1 for the last
     Column("local_time", String(5), nullable=False),  # "19:30" in the cell's time zone
+    # The first occurrence: the series never makes a meeting before it, whenever it extends.
+    Column("starts_at", UTCDateTime(), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     CheckConstraint(_one_of("kind", MeetingKind), name="kind"),

@@ -1,0 +1,36 @@
+"""issue 15: a monthly series remembers its first occurrence
+
+Revision ID: 0008
+Revises: 0006
+Create Date: 2026-12-03 13:00:00.000000
+
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("meeting_series") as batch:
+        batch.add_column(sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True))
+    # An existing series starts at its earliest occurrence (its creation if it has none).
+    op.execute(
+        "UPDATE meeting_series SET starts_at = COALESCE("
+        "(SELECT MIN(meetings.starts_at) FROM meetings"
+        " WHERE meetings.series_id = meeting_series.id), created_at)"
+    )
+    with op.batch_alter_table("meeting_series") as batch:
+        batch.alter_column("starts_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("meeting_series") as batch:
+        batch.drop_column("starts_at")
