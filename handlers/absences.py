@@ -483,13 +483,12 @@ async def drop(context: Context, _args: list[str]) -> list[Reply]:
     return [Reply(context.t("absence.dropped"), replace=True)]
 
 
-async def decide(context: Context, args: list[str]) -> list[Reply]:
-    """«Đồng ý» / «Không đồng ý» from a leader; the member is told privately."""
-    cell = context.require_cell()
+async def decide_request(
+    context: Context, cell: OrgUnit, absence_id: int, approve: bool
+) -> tuple[Absence, bool, list[Reply]]:
+    """A leader approves or declines a request: the decided request, whether the member was
+    marked absent with reason by it, and the member's private notice."""
     actor = context.require_actor()
-    absence_id = button_id(args, 0)
-    if len(args) != 2 or args[1] not in ("y", "n"):
-        raise QuestionGone("error.stale_button")
     repo = _repo(context)
     try:
         if (await repo.get(cell.id, absence_id)).member_id == actor.id:
@@ -497,7 +496,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
         absence, excused = await repo.decide(
             cell_id=cell.id,
             absence_id=absence_id,
-            approve=args[1] == "y",
+            approve=approve,
             decided_by=actor.id,
             actor=context.audit_actor,
             now=context.now,
@@ -513,16 +512,19 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
             status=_status(context, error.current.status),
         ) from None
     when = _when(context, cell, absence.meeting.starts_at)
-    done = context.t(f"absence.decided.{absence.status}")
-    replies = [Reply(_leader_card(context, cell, absence) + "\n" + done, replace=True)]
     told = context.t(f"absence.told.{absence.status}", title=absence.meeting.title, when=when)
     if excused:
         told += "\n" + context.t("absence.told_excused")
     accounts = await context.services.links.member_accounts(
         absence.member_id, context.inbound.platform
     )
-    replies += [private_reply(told, where, account) for where, account in accounts]
-    return replies
+    return absence, excused, [private_reply(told, where, account) for where, account in accounts]
+
+
+def decided_card(context: Context, cell: OrgUnit, absence: Absence) -> Reply:
+    """The leader's request card once decided: its buttons go, it says what was done."""
+    done = context.t(f"absence.decided.{absence.status}")
+    return Reply(_leader_card(context, cell, absence) + "\n" + done, replace=True)
 
 
 async def withdraw(context: Context, args: list[str]) -> list[Reply]:

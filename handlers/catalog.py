@@ -7,6 +7,7 @@ from handlers import (
     attendance,
     calendar_ics,
     cells,
+    closing,
     documents,
     feedback,
     fees,
@@ -164,7 +165,25 @@ def build_registry() -> Registry:
     registry.action(
         Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP, f"{ID}:{WORD}")
     )
-    registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY, ID))
+    # Closing asks first, privately (it names who will be marked absent); undecided absence
+    # requests are decided on that card. «Họp xong» records the end for the minutes.
+    registry.action(Action(attendance.CLOSE, closing.ask_close, Access.LEADER, Scope.ANY, ID))
+    registry.action(
+        Action(closing.CONFIRM, closing.confirm_close, Access.LEADER, Scope.PRIVATE, f"{ID}:[01]")
+    )
+    registry.action(
+        Action(
+            closing.DECIDE_HERE,
+            closing.decide_here,
+            Access.LEADER,
+            Scope.PRIVATE,
+            f"{ID}:{ID}:[yn]",
+        )
+    )
+    registry.action(
+        Action(closing.NAMES, closing.toggle_names, Access.LEADER, Scope.PRIVATE, f"{ID}:[01]")
+    )
+    registry.action(Action(closing.ENDED, closing.meeting_ended, Access.LEADER, Scope.PRIVATE, ID))
     registry.action(
         Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE, f"{ID}:{ID}:{WORD}")
     )
@@ -238,7 +257,7 @@ def build_registry() -> Registry:
     ):
         registry.action(Action(prefix, member_handler, Access.MEMBER, Scope.PRIVATE, shape))
     registry.action(
-        Action(absences.DECIDE, absences.decide, Access.LEADER, Scope.PRIVATE, f"{ID}:[yn]")
+        Action(absences.DECIDE, closing.decide, Access.LEADER, Scope.PRIVATE, f"{ID}:[yn]")
     )
     registry.action(
         Action(absences.LIST, absences.list_requests, Access.LEADER, Scope.PRIVATE, f"({ID})?")

@@ -536,7 +536,8 @@ async def test_closing_check_in_warns_the_secretary_privately_never_the_group(
         await harness.say(cell.secretary, "/diemdanh", group=GROUP)
         for person in comers:
             await harness.tap(person, f"ci:{meeting}:in_person", group=GROUP)
-        closed = await harness.tap(cell.secretary, f"cc:{meeting}", group=GROUP)
+        await harness.tap(cell.secretary, f"cc:{meeting}", group=GROUP)
+        closed = await harness.tap(cell.secretary, f"cy:{meeting}:1")
         warnings.append([r for r in closed if vi("absence.flag.header") in r.text])
         assert all(vi("absence.flag.header") not in r.text for r in to(closed, GROUP))
         assert all("vắng 3 buổi" not in r.text for r in to(closed, GROUP))

@@ -605,8 +605,9 @@ async def _hold_meeting(harness: Harness, engine: AsyncEngine, secretary: Person
     now = harness.services.clock.now()
     meeting = await _meeting(engine, cell.id, now + timedelta(minutes=30))
     await harness.say(secretary, "/diemdanh", group=GROUP)
-    closed = await harness.tap(secretary, f"cc:{meeting}", group=GROUP)
-    [draft] = [r for r in closed if r.chat_id == secretary.user_id]
+    await harness.tap(secretary, f"cc:{meeting}", group=GROUP)
+    closed = await harness.tap(secretary, f"cy:{meeting}:1")
+    [draft] = [r for r in closed if r.chat_id == secretary.user_id and r.choices]
     return draft.text
 
 

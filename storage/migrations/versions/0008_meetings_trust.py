@@ -1,4 +1,5 @@
-"""issue 15: a monthly series remembers its first occurrence
+"""issue 15: a series remembers its first occurrence; meetings their end; cells whether the
+group hears absentees' names
 
 Revision ID: 0008
 Revises: 0006
@@ -29,8 +30,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("meeting_series") as batch:
         batch.alter_column("starts_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+    with op.batch_alter_table("meetings") as batch:
+        batch.add_column(sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("org_units") as batch:
+        batch.add_column(
+            sa.Column("absentees_in_group", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("org_units") as batch:
+        batch.drop_column("absentees_in_group")
+    with op.batch_alter_table("meetings") as batch:
+        batch.drop_column("ended_at")
     with op.batch_alter_table("meeting_series") as batch:
         batch.drop_column("starts_at")
