@@ -157,6 +157,8 @@ def build_registry() -> Registry:
         ("my", meetings.cancel_meeting, ID),
         ("mz", meetings.stop_series, ID),
         ("mq", meetings.keep_meeting, NONE),
+        ("mu", meetings.save_edit, ID),
+        ("mw", meetings.drop_edit, NONE),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
     registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE, "[01]"))
@@ -371,6 +373,14 @@ def build_registry() -> Registry:
     )
     registry.flow(
         Flow(meetings.EDIT_FLOW, meetings.edit_answer, Access.LEADER, meetings.EditQuestion)
+    )
+    registry.flow(
+        Flow(
+            meetings.EDIT_CONFIRM_FLOW,
+            meetings.edit_confirm_answer,
+            Access.LEADER,
+            meetings.EditDraft,
+        )
     )
     registry.flow(Flow(documents.FILE_FLOW, documents.file_answer, Access.LEADER))
     registry.flow(

@@ -29,6 +29,7 @@ CONFIRM_FLOW = "meeting_confirm"
 PLACE_FLOW = "meeting_place"
 TITLE_FLOW = "meeting_title"
 EDIT_FLOW = "meeting_edit"
+EDIT_CONFIRM_FLOW = "meeting_edit_confirm"
 MAX_TITLE, MAX_PLACE, MAX_AGENDA, MAX_URL = 200, 300, 2000, 500
 GUIDED_DAYS = 21
 # Cells plan a year ahead at most; a date further out is a typo (or year 9999, which no reminder
@@ -59,6 +60,15 @@ class MeetingDraft(TypedDict):
 class EditQuestion(TypedDict):
     meeting_id: int
     field: Literal["time", "place", "link", "title", "agenda"]
+
+
+class EditDraft(TypedDict):
+    """An edit shown for confirmation: the meeting as it was when previewed, and as it will be
+    (a change made meanwhile by someone else makes the preview stale)."""
+
+    meeting_id: int
+    was: MeetingDraft
+    becomes: MeetingDraft
 
 
 # --- shared rendering ----------------------------------------------------------------------
@@ -465,6 +475,67 @@ async def edit_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     cell, meeting = await _scheduled_meeting(context, [str(meeting_id)])
     text = " ".join(context.inbound.text.split())
     details = _edited(context, cell, meeting.details, str(field), text)
+    draft = {
+        "meeting_id": meeting.id,
+        "was": _draft_data(meeting.details),
+        "becomes": _draft_data(details),
+    }
+    await context.expect_answer(EDIT_CONFIRM_FLOW, draft)
+    return [_edit_preview(context, cell, meeting.details, details, meeting.id)]
+
+
+def _changes(texts: Texts, old: MeetingDetails, new: MeetingDetails, zone: ZoneInfo) -> str:
+    """One line per field that changes: «old → new»."""
+
+    def when(details: MeetingDetails) -> str:
+        return texts.datetime(details.starts_at.astimezone(zone))
+
+    none = texts("meeting.change.none")
+    pairs = (
+        ("title", old.title, new.title),
+        ("time", when(old), when(new)),
+        ("place", old.place, new.place),
+        ("link", old.online_url or none, new.online_url or none),
+        ("agenda", old.agenda.replace("\n", "; ") or none, new.agenda.replace("\n", "; ") or none),
+    )
+    return "\n".join(
+        texts("meeting.change.line", field=texts(f"meeting.edit.{name}"), old=was, new=becomes)
+        for name, was, becomes in pairs
+        if was != becomes
+    ) or texts("meeting.change.nothing")
+
+
+def _edit_preview(
+    context: Context, cell: OrgUnit, old: MeetingDetails, new: MeetingDetails, meeting_id: int
+) -> Reply:
+    """Nothing reaches the group before «Lưu và báo nhóm»: the leader sees what will change."""
+    changes = _changes(context.services.texts, old, new, _zone(cell))
+    rows = (
+        (Choice(context.t("meeting.button.save_edit"), f"mu:{meeting_id}"),),
+        (Choice(context.t("meeting.button.drop_edit"), "mw"),),
+    )
+    return Reply(context.t("meeting.edit.preview", changes=changes), choices=rows)
+
+
+async def edit_confirm_answer(context: Context, data: dict[str, object]) -> list[Reply]:
+    """Text instead of a tap while an edit waits: keep it and say what to do."""
+    await context.expect_answer(EDIT_CONFIRM_FLOW, data)
+    return [Reply(context.t("meeting.edit.tap_to_confirm"))]
+
+
+async def save_edit(context: Context, args: list[str]) -> list[Reply]:
+    """«Lưu và báo nhóm»: the edit is saved and the groups see old → new."""
+    cell, meeting = await _scheduled_meeting(context, args)
+    data = await context.take_answer(EDIT_CONFIRM_FLOW)
+    if data is None or data.get("meeting_id") != meeting.id:
+        raise QuestionGone("meeting.error.draft_gone")
+    was, becomes = data.get("was"), data.get("becomes")
+    if not isinstance(was, dict) or not isinstance(becomes, dict):
+        raise QuestionGone("meeting.error.draft_gone")
+    if _draft_from(was) != meeting.details:
+        raise QuestionGone("meeting.error.changed_meanwhile")
+    details = _draft_from(becomes)
+    _check_future(context, details.starts_at)
     updated = await context.services.meetings.update(
         cell_id=cell.id,
         meeting_id=meeting.id,
@@ -472,11 +543,20 @@ async def edit_answer(context: Context, data: dict[str, object]) -> list[Reply]:
         actor=context.audit_actor,
         now=context.now,
     )
+    texts = context.services.texts
     notice = context.t(
         "meeting.announce_changed",
-        details=describe(context.services.texts, updated.details, _zone(cell)),
+        changes=_changes(texts, meeting.details, updated.details, _zone(cell)),
+        details=describe(texts, updated.details, _zone(cell)),
     )
-    return await _announce(context, cell, notice)
+    saved = Reply(context.t("meeting.group_told"), replace=True)
+    told = [reply for reply in await _announce(context, cell, notice) if reply.chat_id is not None]
+    return [saved, *told]
+
+
+async def drop_edit(context: Context, _args: list[str]) -> list[Reply]:
+    await context.take_answer(EDIT_CONFIRM_FLOW)
+    return [Reply(context.t("meeting.edit.dropped"), replace=True)]
 
 
 def _edited(

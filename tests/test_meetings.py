@@ -175,10 +175,25 @@ async def test_edit_moves_reminders_and_cancel_cancels_them(
     meeting_id = int(edit.split(":")[1])
     menu = await harness.tap(secretary, edit, group=GROUP)
     await harness.tap(secretary, buttons_of(menu)[vi("meeting.edit.time")], group=GROUP)
-    changed = await harness.say(secretary, "16/12 20h", group=GROUP)
-    assert "📢 Lịch họp đã thay đổi" in texts_of(
-        changed
-    ) and "20:00, Thứ Tư 16/12/2026" in texts_of(changed)
+    preview = await harness.say(secretary, "16/12 20h", group=GROUP)
+    # A preview first: nothing is saved, nothing reaches the group yet.
+    assert "📢 Lịch họp đã thay đổi" not in texts_of(preview)
+    change = vi(
+        "meeting.change.line",
+        field=vi("meeting.edit.time"),
+        old="19:30, Thứ Ba 15/12/2026",
+        new="20:00, Thứ Tư 16/12/2026",
+    )
+    assert change in texts_of(preview)
+    assert len(await _rows(sqlite_engine, outbox.c.status == OutboxStatus.CANCELLED)) == 0
+    typed = await harness.say(secretary, "ok", group=GROUP)
+    assert texts_of(typed) == vi("meeting.edit.tap_to_confirm")
+    changed = await harness.tap(
+        secretary, buttons_of(preview)[vi("meeting.button.save_edit")], group=GROUP
+    )
+    assert changed[0].replace and not changed[0].choices  # the preview's buttons go
+    [told] = [reply for reply in changed if reply.chat_id == GROUP]
+    assert "📢 Lịch họp đã thay đổi" in told.text and change in told.text
     pending = await _rows(sqlite_engine, outbox.c.status == OutboxStatus.PENDING)
     assert [r["due_at"] for r in pending][-1] == datetime(2026, 12, 16, 11, 0, tzinfo=UTC)
     assert len(pending) == 3
@@ -192,6 +207,26 @@ async def test_edit_moves_reminders_and_cancel_cancels_them(
     assert await _rows(sqlite_engine, outbox.c.status == OutboxStatus.PENDING) == []
     again = await harness.tap(secretary, f"me:{meeting_id}", group=GROUP)
     assert texts_of(again) == vi("meeting.error.cancelled")
+
+
+async def test_an_edit_can_be_dropped_and_the_group_hears_nothing(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary = await _secretary(harness)
+    await _schedule(harness, secretary, "15/12 19:30 Hội trường")
+    [meeting] = await harness.services.meetings.upcoming(1, harness.services.clock.now())
+    await harness.tap(secretary, f"mf:{meeting.id}:place")
+    preview = await harness.say(secretary, "Nhà văn hóa KP5")
+    assert vi(
+        "meeting.change.line",
+        field=vi("meeting.edit.place"),
+        old="Hội trường",
+        new="Nhà văn hóa KP5",
+    ) in texts_of(preview)
+    dropped = await harness.tap(secretary, buttons_of(preview)[vi("meeting.button.drop_edit")])
+    assert [r.text for r in dropped] == [vi("meeting.edit.dropped")] and dropped[0].replace
+    [kept] = await harness.services.meetings.upcoming(1, harness.services.clock.now())
+    assert kept.place == "Hội trường"
 
 
 async def test_monthly_series_skip_one_occurrence(

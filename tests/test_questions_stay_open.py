@@ -165,6 +165,14 @@ WALKS: dict[str, Walk] = {
         "20/12 19h30",
         "",
     ),
+    "meeting_edit_confirm": Walk(
+        "secretary",
+        True,
+        lambda w, _: {"meeting_id": w.a_ids[1], "was": _draft(w, 0), "becomes": _draft(w, 0)},
+        "abc",
+        "Lưu",
+        "meeting.edit.tap_to_confirm",
+    ),
     "document_file": Walk(
         "secretary", False, lambda w, _: {}, "abc", "https://example.org/nq6 Nghị quyết 6", ""
     ),
