@@ -507,6 +507,10 @@ async def attendance_command(context: Context) -> list[Reply]:
     """/diemdanh: open check-in for the meeting happening now. In the group it posts the
     check-in message; privately it also shows the leader the marking sheet."""
     cell = context.require_cell()
+    if not context.require_actor().leads:
+        if context.inbound.is_group:
+            raise UserError("error.leader_only")
+        return [await _online_card(context, cell)]
     repo = _repo(context)
     meeting = await repo.current(cell.id, context.now)
     if meeting is None:
@@ -532,14 +536,34 @@ async def attendance_command(context: Context) -> list[Reply]:
     return [await _roster_view(context, cell, meeting, note=note), *replies]
 
 
+async def _online_card(context: Context, cell: OrgUnit) -> Reply:
+    """/diemdanh privately, for a member: while check-in is open, one button to say «present,
+    online» (members far away follow the meeting without the group at hand)."""
+    meeting = await _repo(context).current(cell.id, context.now)
+    if meeting is None:
+        return await _no_meeting(context, cell)
+    if meeting.is_closed:
+        raise _closed_error(context, cell, meeting)
+    when = _when(context.services.texts, cell, meeting)
+    if not meeting.is_open:
+        return Reply(context.t("attendance.online.not_open", title=meeting.title, when=when))
+    button = Choice(context.t("attendance.button.online_private"), f"{CHECKIN}:{meeting.id}:online")
+    text = context.t("attendance.online.card", title=meeting.title, when=when)
+    return Reply(text, choices=((button,),))
+
+
 async def member_checkin(context: Context, args: list[str]) -> list[Reply]:
-    """A member's tap on "present": in person or online; tapping again changes the mode."""
+    """A member's tap on "present": in person or online in the group, online privately (in
+    the room one checks in on the group's card); tapping again changes the mode."""
     cell = context.require_cell()
     actor = context.require_actor()
     meeting_id = button_id(args, 0)
     if len(args) != 2 or args[1] not in {mode.value for mode in AttendanceMode}:
         raise QuestionGone("error.stale_button")
     mode = AttendanceMode(args[1])
+    private = not context.inbound.is_group
+    if private and mode is not AttendanceMode.ONLINE:
+        raise QuestionGone("error.stale_button")
     with checkin_errors():
         previous, _ = await _repo(context).mark(
             cell_id=cell.id,
@@ -558,7 +582,9 @@ async def member_checkin(context: Context, args: list[str]) -> list[Reply]:
     else:
         key = "attendance.mode_changed"
     mode_label = context.t(f"attendance.mode.{mode}")
-    return [Reply(context.t(key, name=actor.full_name, mode=mode_label), popup=True)]
+    text = context.t(key, name=actor.full_name, mode=mode_label)
+    # Privately the card is the member's own: its button goes once it has done its work.
+    return [Reply(text, replace=True) if private else Reply(text, popup=True)]
 
 
 async def leader_mark(context: Context, args: list[str]) -> list[Reply]:

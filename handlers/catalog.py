@@ -97,7 +97,8 @@ def build_registry() -> Registry:
             "diemdanh",
             "attendance",
             attendance.attendance_command,
-            Access.LEADER,
+            # Leaders open check-in; a member privately checks in online (see the handler).
+            Access.MEMBER,
             Scope.ANY,
             "attendance.cmd",
         )
@@ -162,10 +163,11 @@ def build_registry() -> Registry:
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
     registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE, "[01]"))
-    # Attendance buttons: members say "present" in the group; leaders close check-in from
+    # Attendance buttons: members say "present" in the group (or, online, privately after
+    # /diemdanh there); leaders close check-in from
     # the group or the private marking sheet, where they mark anyone and turn its pages.
     registry.action(
-        Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP, f"{ID}:{WORD}")
+        Action("ci", attendance.member_checkin, Access.MEMBER, Scope.ANY, f"{ID}:{WORD}")
     )
     # Closing asks first, privately (it names who will be marked absent); undecided absence
     # requests are decided on that card. «Họp xong» records the end for the minutes.

@@ -276,7 +276,8 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
     )
     replies = [absences.decided_card(context, cell, absence), *told]
     if excused:
-        meeting = await context.services.attendance.in_cell(cell.id, absence.meeting.id)
+        with checkin_errors():
+            meeting = await context.services.attendance.in_cell(cell.id, absence.meeting.id)
         if meeting.is_closed:
             snapshot = await _rewrite(context, cell, meeting.id)
             notice = context.t("closing.minutes_updated", name=absence.member_name)

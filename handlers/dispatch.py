@@ -72,6 +72,13 @@ class Dispatcher:
         context = await self._context(inbound, gateway)
         try:
             return await self._route(context)
+        except QuestionGone as error:
+            text = texts(error.key, **error.values)
+            if inbound.choice is not None and not inbound.is_group:
+                # The card's work is gone (expired, decided, cancelled): edit it so its buttons
+                # go and it says why. A group card is everyone's, so there only the tapper hears.
+                return [Reply(text, replace=True)]
+            return [Reply(text, popup=inbound.choice is not None)]
         except UserError as error:
             return [Reply(texts(error.key, **error.values), popup=inbound.choice is not None)]
         except tuple(ERROR_KEYS) as error:

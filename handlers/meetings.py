@@ -107,10 +107,11 @@ async def _announce(context: Context, cell: OrgUnit, text: str) -> list[Reply]:
         Reply(text, chat_id=chat.external_id, platform=Platform(chat.platform)) for chat in groups
     ]
     here = (context.inbound.platform, context.inbound.chat_id)
-    if here not in {(chat.platform, chat.external_id) for chat in groups}:
-        replies.insert(
-            0, Reply(context.t("meeting.group_told"), replace=context.inbound.choice is not None)
-        )
+    tapped = context.inbound.choice is not None
+    if tapped or here not in {(chat.platform, chat.external_id) for chat in groups}:
+        # A tapped card's work is done: its buttons go (in the group too, where anyone could
+        # still tap «Lưu» and be told only leaders may) and it says what happened.
+        replies.insert(0, Reply(context.t("meeting.group_told"), replace=tapped))
     return replies
 
 
@@ -549,9 +550,7 @@ async def save_edit(context: Context, args: list[str]) -> list[Reply]:
         changes=_changes(texts, meeting.details, updated.details, _zone(cell)),
         details=describe(texts, updated.details, _zone(cell)),
     )
-    saved = Reply(context.t("meeting.group_told"), replace=True)
-    told = [reply for reply in await _announce(context, cell, notice) if reply.chat_id is not None]
-    return [saved, *told]
+    return await _announce(context, cell, notice)
 
 
 async def drop_edit(context: Context, _args: list[str]) -> list[Reply]:

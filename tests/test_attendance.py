@@ -38,7 +38,7 @@ from storage.models import (
 from storage.schema import attendance as attendance_table
 from storage.schema import audit_log, meetings, members, org_units
 from tests.conftest import START
-from tests.support.harness import Harness, Person, buttons_of, texts_of
+from tests.support.harness import Harness, Person, buttons_of, texts_of, told
 
 GROUP = "-100888"
 OTHER_GROUP = "-100999"
@@ -573,7 +573,7 @@ async def test_stale_unknown_and_deleted_meetings_get_a_clear_popup(
         replies = await harness.tap(
             secretary, data, group=GROUP if data[:2] in ("ci", "cc") else None
         )
-        assert [(r.text, r.popup) for r in replies] == [(vi("error.stale_button"), True)], data
+        assert told(replies) == [vi("error.stale_button")] and len(replies) == 1, data
     assert texts_of(await harness.say(secretary, "/bienban abc")) == vi("minutes.bad_number")
     assert await count(sqlite_engine, attendance_table) == 0
 
@@ -749,3 +749,38 @@ def test_every_attendance_minutes_and_calendar_key_exists_in_both_languages() ->
     for language in ("vi", "en"):
         missing = sorted((used | dynamic) - set(catalog(language)))
         assert missing == [], language
+
+
+async def test_an_online_member_checks_in_privately_while_check_in_is_open(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, cell = await found_cell(harness)
+    nam = await join(harness, secretary, "Lê Văn Nam")
+    meeting = await insert_meeting(sqlite_engine, cell.id, MEETING_AT)
+    early = await harness.say(nam, "/diemdanh")
+    assert texts_of(early) == vi(
+        "attendance.online.not_open",
+        title="Sinh hoạt chi bộ tháng 11",
+        when="19:30, Chủ Nhật 22/11/2026",
+    )
+    await harness.say(secretary, "/diemdanh", group=GROUP)
+
+    card = await harness.say(nam, "/diemdanh")
+    button = buttons_of(card)[vi("attendance.button.online_private")]
+    assert button == f"ci:{meeting}:online"
+    checked = await harness.tap(nam, button)
+
+    online = vi("attendance.mode.online")
+    assert [(r.text, r.replace, r.choices) for r in checked] == [
+        (vi("attendance.marked", name="Lê Văn Nam", mode=online), True, ())
+    ]
+    marks = await harness.services.attendance.marks(meeting)
+    nam_id = await member_id(harness, nam)
+    assert marks[nam_id].state is AttendanceState.PRESENT
+    assert marks[nam_id].mode is AttendanceMode.ONLINE
+    # In the room one checks in on the group's card: privately only «online» counts.
+    forged = await harness.tap(nam, f"ci:{meeting}:in_person")
+    assert told(forged) == [vi("error.stale_button")]
+    await close_checkin(harness, secretary, meeting, group=GROUP)
+    late = await harness.say(nam, "/diemdanh")
+    assert "đã kết thúc" in texts_of(late) and not buttons_of(late)

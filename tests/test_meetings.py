@@ -69,7 +69,8 @@ async def test_one_line_is_confirmed_before_anything_is_saved(
     saved = await harness.tap(
         secretary, buttons_of(confirm)[vi("meeting.button.save_once")], group=GROUP
     )
-    assert [r.chat_id for r in saved] == [GROUP] and "📢 Lịch họp chi bộ" in saved[0].text
+    assert saved[0].replace and saved[0].text == vi("meeting.group_told")
+    assert [r.chat_id for r in saved[1:]] == [GROUP] and "📢 Lịch họp chi bộ" in saved[1].text
     rows = await _rows(sqlite_engine)
     starts = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
     assert [r["due_at"] for r in rows] == [
@@ -325,3 +326,26 @@ async def test_a_reminder_that_fell_due_while_the_bot_was_down_survives_the_rest
         outbox.c.due_at == starts - timedelta(hours=2),
     )
     assert [row["chat_id"] for row in overdue] == [GROUP]
+
+
+async def test_a_saved_draft_in_the_group_loses_its_buttons_and_says_so(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary = await _secretary(harness)
+    _, saved = await _schedule(harness, secretary, "15/12 19:30 Hội trường")
+    # The tapped draft is edited: «Lưu» is gone, so nobody can tap it and be told off.
+    assert saved[0].replace and not saved[0].choices
+    assert saved[0].text == vi("meeting.group_told")
+    assert [r.chat_id for r in saved[1:]] == [GROUP]
+
+
+async def test_an_expired_private_draft_is_edited_to_say_so(
+    harness: Harness, sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    secretary = await _secretary(harness)
+    confirm = await harness.say(secretary, "/lichhop 15/12 19:30 Hội trường")
+    clock.advance(timedelta(hours=1))  # the question behind the card has expired
+    late = await harness.tap(secretary, buttons_of(confirm)[vi("meeting.button.save_once")])
+    assert [(r.text, r.replace, r.choices) for r in late] == [
+        (vi("meeting.error.draft_gone"), True, ())
+    ]
