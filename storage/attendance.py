@@ -379,6 +379,8 @@ class AttendanceRepository:
         """After closing: write the minutes draft again from the marks as they are now (an
         absence decided later, or the meeting's end recorded by a tap), so the minutes and
         every report tell one truth. Refused while check-in is not closed."""
+        # Writing the end (or, without one, rewriting it as it is) also locks the row.
+        end = meetings.c.ended_at if ended_at is None else ended_at
         async with self._engine.begin() as connection:
             locked = (
                 await connection.execute(
@@ -389,7 +391,7 @@ class AttendanceRepository:
                         meetings.c.status == MeetingStatus.SCHEDULED,
                         meetings.c.checkin_closed_at.is_not(None),
                     )
-                    .values(ended_at=func.coalesce(ended_at, meetings.c.ended_at))
+                    .values(ended_at=end)
                     .returning(meetings.c.id)
                 )
             ).first()

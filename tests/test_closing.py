@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handlers.core import Reply
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
+from storage.attendance import CheckinNotOpen
+from storage.audit import Actor
 from storage.crypto import FieldCipher
 from storage.models import AttendanceState
 from storage.schema import attendance
@@ -167,3 +169,49 @@ async def test_the_close_and_the_minutes_judge_the_quality_criteria(
     assert "   Kết thúc lúc 20:40, Chủ Nhật 29/11/2026." in minutes
     assert vi("quality.passed", line=vi("quality.duration", minutes=100)) in minutes
     assert minutes in ended[1].text
+
+
+async def test_storage_close_counts_the_closer_and_rewrites_with_the_end(
+    engine: AsyncEngine, cipher: FieldCipher, clock: ManualClock
+) -> None:
+    """On every backend: the closer is marked present, the end is kept, a rewrite moves it."""
+    harness = Harness(engine, cipher, clock)
+    cell = await make_cell(harness, engine)
+    repo = harness.services.attendance
+    actor = Actor("test")
+    hoa = await member_id(harness, cell.secretary)
+    await ask(harness, cell.member, cell.meeting_id)
+    with pytest.raises(CheckinNotOpen):
+        await repo.rewrite_minutes(cell_id=cell.cell_id, meeting_id=cell.meeting_id, draft=str)
+    await repo.open(cell_id=cell.cell_id, meeting_id=cell.meeting_id, actor=actor, now=NEXT_WEEK)
+    closed = await repo.close(
+        cell_id=cell.cell_id,
+        meeting_id=cell.meeting_id,
+        actor=actor,
+        now=NEXT_WEEK,
+        draft=lambda taken: f"{len(taken.marks)} marks",
+        present_member=hoa,
+    )
+    assert closed.marks[hoa].state is AttendanceState.PRESENT
+    assert closed.meeting.ended_at == NEXT_WEEK and closed.meeting.minutes == "1 marks"
+    kept = await repo.rewrite_minutes(
+        cell_id=cell.cell_id, meeting_id=cell.meeting_id, draft=lambda _: "again"
+    )
+    assert kept.meeting.ended_at == NEXT_WEEK and kept.meeting.minutes == "again"
+    later = NEXT_WEEK + timedelta(minutes=95)
+    moved = await repo.rewrite_minutes(
+        cell_id=cell.cell_id, meeting_id=cell.meeting_id, draft=str, ended_at=later
+    )
+    assert moved.meeting.ended_at == later
+    [request] = await rows(engine)
+    _, excused = await harness.services.absences.decide(
+        cell_id=cell.cell_id,
+        absence_id=int(str(request["id"])),
+        approve=True,
+        decided_by=hoa,
+        actor=actor,
+        now=later,
+    )
+    nam = await member_id(harness, cell.member)
+    marks = await repo.marks(cell.meeting_id)
+    assert excused and marks[nam].state is AttendanceState.EXCUSED
