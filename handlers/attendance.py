@@ -1,6 +1,7 @@
 """Attendance at a meeting (/diemdanh): leaders open check-in, members tap "present" in the
-group, the secretary marks anyone privately, and closing announces the count in the group and
-sends the minutes draft privately to the secretary; /bienban fetches the minutes later.
+group (or online, privately), the secretary marks anyone privately; closing (handlers/closing.py)
+announces the count in the group and sends the minutes draft privately to the secretary, whose
+text is written here; /bienban fetches the minutes later.
 
 The count follows the rules in DOMAIN.md: exempted members are in the membership total but
 are not expected, so they never lower the attendance rate; a meeting meets the bar when more

@@ -167,7 +167,7 @@ class Dispatcher:
 
     async def _continue(self, context: Context, flow: Flow, data: dict[str, object]) -> list[Reply]:
         """An answer is a new request: who answers is checked against their role and cell now,
-        as for a button (the question is closed either way)."""
+        as for a button (one no longer allowed closes the question)."""
         if not _allowed(flow.access, context.actor):
             return [Reply(context.t(_denied_key(flow.access, context.actor)))]
         if not flow.fits(data):
