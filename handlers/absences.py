@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from typing_extensions import TypedDict
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Reply, private_reply
 from storage.absences import (
     WITHDRAWABLE,
@@ -198,7 +198,7 @@ async def _candidate(context: Context, cell: OrgUnit, meeting_id: int) -> Absenc
     for meeting in await _repo(context).candidates(cell.id, context.now):
         if meeting.id == meeting_id:
             return meeting
-    raise UserError("absence.meeting_gone")
+    raise QuestionGone("absence.meeting_gone")
 
 
 def _exists_error(context: Context, cell: OrgUnit, existing: Absence) -> UserError:
@@ -307,7 +307,7 @@ async def _home(
     candidates = [m for m in await repo.candidates(cell.id, context.now) if m.id not in asked]
     chosen = next((m for m in candidates if m.id == chosen_id), None)
     if chosen_id is not None and chosen is None:
-        raise UserError("absence.meeting_gone")
+        raise QuestionGone("absence.meeting_gone")
     chosen = chosen or (candidates[0] if candidates else None)
     if chosen is not None:
         others = [m for m in candidates if m.id != chosen.id]
@@ -375,14 +375,14 @@ async def _typed(
 def _reason_from(data: dict[str, object]) -> AbsenceReason:
     value = data.get("reason")
     if value not in {reason.value for reason in AbsenceReason}:
-        raise UserError("absence.error.draft_gone")
+        raise QuestionGone("absence.error.draft_gone")
     return AbsenceReason(str(value))
 
 
 def _meeting_from(data: dict[str, object]) -> int:
     value = data.get("meeting")
     if not isinstance(value, int):
-        raise UserError("absence.error.draft_gone")
+        raise QuestionGone("absence.error.draft_gone")
     return value
 
 
@@ -409,7 +409,7 @@ async def pick_reason(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     meeting_id = button_id(args, 0)
     if len(args) != 2 or args[1] not in {reason.value for reason in AbsenceReason}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     reason = AbsenceReason(args[1])
     meeting = await _candidate(context, cell, meeting_id)
     await _refuse_if_asked(context, cell, meeting.id)
@@ -448,7 +448,7 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
     if pending is None or pending.flow != CONFIRM_FLOW or pending.data.get("meeting") != meeting_id:
         if pending is not None:  # another question was waiting: leave it waiting
             await context.expect_answer(pending.flow, pending.data)
-        raise UserError("absence.error.draft_gone")
+        raise QuestionGone("absence.error.draft_gone")
     note = pending.data.get("note")
     reason = _reason_from(pending.data)
     try:
@@ -462,7 +462,7 @@ async def send(context: Context, args: list[str]) -> list[Reply]:
             now=context.now,
         )
     except AbsenceMeetingGone:
-        raise UserError("absence.meeting_gone") from None
+        raise QuestionGone("absence.meeting_gone") from None
     except AbsenceExists as error:
         raise _exists_error(context, cell, error.existing) from None
     leaders = await _other_leaders(context, cell)
@@ -483,13 +483,12 @@ async def drop(context: Context, _args: list[str]) -> list[Reply]:
     return [Reply(context.t("absence.dropped"), replace=True)]
 
 
-async def decide(context: Context, args: list[str]) -> list[Reply]:
-    """«Đồng ý» / «Không đồng ý» from a leader; the member is told privately."""
-    cell = context.require_cell()
+async def decide_request(
+    context: Context, cell: OrgUnit, absence_id: int, approve: bool
+) -> tuple[Absence, bool, list[Reply]]:
+    """A leader approves or declines a request: the decided request, whether the member was
+    marked absent with reason by it, and the member's private notice."""
     actor = context.require_actor()
-    absence_id = button_id(args, 0)
-    if len(args) != 2 or args[1] not in ("y", "n"):
-        raise UserError("error.stale_button")
     repo = _repo(context)
     try:
         if (await repo.get(cell.id, absence_id)).member_id == actor.id:
@@ -497,7 +496,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
         absence, excused = await repo.decide(
             cell_id=cell.id,
             absence_id=absence_id,
-            approve=args[1] == "y",
+            approve=approve,
             decided_by=actor.id,
             actor=context.audit_actor,
             now=context.now,
@@ -505,7 +504,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
     except AbsenceNotFound:
         raise UserError("absence.not_found") from None
     except AbsenceMeetingGone:
-        raise UserError("absence.meeting_gone") from None
+        raise QuestionGone("absence.meeting_gone") from None
     except AbsenceSettled as error:
         raise UserError(
             "absence.already_settled",
@@ -513,16 +512,19 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
             status=_status(context, error.current.status),
         ) from None
     when = _when(context, cell, absence.meeting.starts_at)
-    done = context.t(f"absence.decided.{absence.status}")
-    replies = [Reply(_leader_card(context, cell, absence) + "\n" + done, replace=True)]
     told = context.t(f"absence.told.{absence.status}", title=absence.meeting.title, when=when)
     if excused:
         told += "\n" + context.t("absence.told_excused")
     accounts = await context.services.links.member_accounts(
         absence.member_id, context.inbound.platform
     )
-    replies += [private_reply(told, where, account) for where, account in accounts]
-    return replies
+    return absence, excused, [private_reply(told, where, account) for where, account in accounts]
+
+
+def decided_card(context: Context, cell: OrgUnit, absence: Absence) -> Reply:
+    """The leader's request card once decided: its buttons go, it says what was done."""
+    done = context.t(f"absence.decided.{absence.status}")
+    return Reply(_leader_card(context, cell, absence) + "\n" + done, replace=True)
 
 
 async def withdraw(context: Context, args: list[str]) -> list[Reply]:
@@ -540,7 +542,7 @@ async def withdraw(context: Context, args: list[str]) -> list[Reply]:
     except AbsenceNotFound:
         raise UserError("absence.not_found") from None
     except AbsenceMeetingGone:
-        raise UserError("absence.meeting_gone") from None
+        raise QuestionGone("absence.meeting_gone") from None
     except AbsenceTooLate:
         raise UserError("absence.error.too_late_to_withdraw") from None
     except AbsenceSettled as error:
@@ -584,7 +586,7 @@ async def _meeting_requests(context: Context, cell: OrgUnit, meeting_id: int) ->
     try:
         meeting = await context.services.meetings.in_cell(cell.id, meeting_id)
     except MeetingNotFound:
-        raise UserError("absence.meeting_gone") from None
+        raise QuestionGone("absence.meeting_gone") from None
     requests = await _repo(context).for_meeting(cell.id, meeting_id)
     lines = [
         context.t(

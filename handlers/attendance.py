@@ -1,6 +1,7 @@
 """Attendance at a meeting (/diemdanh): leaders open check-in, members tap "present" in the
-group, the secretary marks anyone privately, and closing announces the count in the group and
-sends the minutes draft privately to the secretary; /bienban fetches the minutes later.
+group (or online, privately), the secretary marks anyone privately; closing (handlers/closing.py)
+announces the count in the group and sends the minutes draft privately to the secretary, whose
+text is written here; /bienban fetches the minutes later.
 
 The count follows the rules in DOMAIN.md: exempted members are in the membership total but
 are not expected, so they never lower the attendance rate; a meeting meets the bar when more
@@ -12,15 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from fractions import Fraction
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_percent
 
-from handlers import absences
-from handlers.context import Context, UserError, button_id
-from handlers.core import Choice, Platform, Reply, private_reply
+from handlers.context import Context, QuestionGone, UserError, button_id
+from handlers.core import Choice, Platform, Reply
 from handlers.feedback import minutes_section
 from handlers.i18n import Texts
 from handlers.numbers import parse_row_id
@@ -185,9 +186,48 @@ def _names(texts: Texts, people: Iterable[Attendee], key: str) -> str:
     return ", ".join(listed) if listed else texts(key)
 
 
-def summary_text(texts: Texts, cell: OrgUnit, meeting: CheckinMeeting, counts: Tally) -> str:
-    """What the group hears when check-in closes: numbers and names only — never personal
-    data, never the text of anyone's reason."""
+# A good meeting lasts at least this long (DOMAIN.md, guidance of 2018).
+LONG_ENOUGH = timedelta(minutes=90)
+
+
+def criteria(
+    texts: Texts, meeting: CheckinMeeting, counts: Tally, documents_before: int
+) -> list[str]:
+    """The quality criteria of DOMAIN.md the data can judge, one line each, passed or not:
+    attendance above 85 %, nobody absent without reason, at least 90 minutes, documents
+    sent before the meeting, minutes made."""
+    ended = meeting.ended_at
+    minutes = int((ended - meeting.starts_at).total_seconds() // 60) if ended else None
+    judged = (
+        (
+            counts.rate is not None and counts.rate > BAR,
+            texts("quality.rate", rate=percent(texts, counts.rate)),
+        ),
+        (not counts.unexcused, texts("quality.unexcused", count=len(counts.unexcused))),
+        (
+            ended is not None and ended - meeting.starts_at >= LONG_ENOUGH,
+            texts("quality.duration", minutes=max(minutes or 0, 0)),
+        ),
+        (documents_before > 0, texts("quality.documents", count=documents_before)),
+        (True, texts("quality.minutes")),
+    )
+    lines = [texts("quality.header")]
+    lines += [texts("quality.passed" if ok else "quality.failed", line=line) for ok, line in judged]
+    return lines
+
+
+def summary_text(
+    texts: Texts,
+    cell: OrgUnit,
+    meeting: CheckinMeeting,
+    counts: Tally,
+    *,
+    names: bool,
+    documents_before: int = 0,
+) -> str:
+    """What check-in's close announces: numbers, the quality verdict and, only when ``names``
+    (the leaders privately, or a cell that chose it for its group), who was absent. Never
+    personal data, never the text of anyone's reason."""
     lines = [
         texts("attendance.summary.header", title=meeting.title, when=_when(texts, cell, meeting)),
         texts(
@@ -207,7 +247,7 @@ def summary_text(texts: Texts, cell: OrgUnit, meeting: CheckinMeeting, counts: T
             rate=percent(texts, counts.rate),
         ),
     ]
-    if counts.exempted_present:
+    if counts.exempted_present:  # came although exempted: no one is shamed by this line
         lines.append(
             texts(
                 "attendance.summary.exempted_present",
@@ -215,20 +255,23 @@ def summary_text(texts: Texts, cell: OrgUnit, meeting: CheckinMeeting, counts: T
                 names=_names(texts, counts.exempted_present, "attendance.nobody"),
             )
         )
-    lines.append(
-        texts(
-            "attendance.summary.excused",
-            count=len(counts.excused),
-            names=_names(texts, counts.excused, "attendance.nobody"),
+    if names:
+        for key, people in (("excused", counts.excused), ("unexcused", counts.unexcused)):
+            lines.append(
+                texts(
+                    f"attendance.summary.{key}",
+                    count=len(people),
+                    names=_names(texts, people, "attendance.nobody"),
+                )
+            )
+    else:
+        lines.append(
+            texts(
+                "attendance.summary.absent_counts",
+                excused=len(counts.excused),
+                unexcused=len(counts.unexcused),
+            )
         )
-    )
-    lines.append(
-        texts(
-            "attendance.summary.unexcused",
-            count=len(counts.unexcused),
-            names=_names(texts, counts.unexcused, "attendance.nobody"),
-        )
-    )
     if counts.meets_bar:
         lines.append(texts("attendance.summary.meets"))
     else:
@@ -236,6 +279,7 @@ def summary_text(texts: Texts, cell: OrgUnit, meeting: CheckinMeeting, counts: T
             lines.append(texts("attendance.summary.low_rate", rate=percent(texts, counts.rate)))
         if counts.unexcused:
             lines.append(texts("attendance.summary.has_unexcused", count=len(counts.unexcused)))
+    lines += ["", *criteria(texts, meeting, counts, documents_before)]
     return "\n".join(lines)
 
 
@@ -273,6 +317,11 @@ def minutes_text(
         texts("minutes.meeting", title=meeting.title, id=meeting.id),
         "",
         texts("minutes.time", when=_when(texts, cell, meeting)),
+        *(
+            [texts("minutes.ended", when=texts.datetime(meeting.ended_at.astimezone(_zone(cell))))]
+            if meeting.ended_at
+            else []
+        ),
         texts("minutes.place", place=meeting.place),
     ]
     if meeting.online_url:
@@ -314,6 +363,7 @@ def minutes_text(
             else texts("minutes.item_blank", n=number)
         )
         lines += [heading, texts("minutes.speakers"), texts("minutes.conclusion")]
+    lines += ["", *criteria(texts, meeting, counts, snapshot.documents_before)]
     if feedback is not None:
         lines += ["", minutes_section(texts, cell, feedback)]
     lines += ["", texts("minutes.other"), texts("minutes.end"), "", texts("minutes.signatures")]
@@ -328,7 +378,7 @@ def _repo(context: Context) -> AttendanceRepository:
 
 
 @contextmanager
-def _checkin_errors(*, closed_key: str = "attendance.closed") -> Iterator[None]:
+def checkin_errors(*, closed_key: str = "attendance.closed") -> Iterator[None]:
     """Storage's check-in conflicts, as messages the person can act on."""
     try:
         yield
@@ -340,7 +390,7 @@ def _checkin_errors(*, closed_key: str = "attendance.closed") -> Iterator[None]:
         raise UserError(closed_key) from None
 
 
-async def _group_chats(context: Context, cell: OrgUnit) -> list[tuple[str, Platform]]:
+async def group_chats(context: Context, cell: OrgUnit) -> list[tuple[str, Platform]]:
     """The cell's groups on every platform, as (chat id, platform)."""
     return [
         (chat.external_id, Platform(chat.platform))
@@ -458,13 +508,17 @@ async def attendance_command(context: Context) -> list[Reply]:
     """/diemdanh: open check-in for the meeting happening now. In the group it posts the
     check-in message; privately it also shows the leader the marking sheet."""
     cell = context.require_cell()
+    if not context.require_actor().leads:
+        if context.inbound.is_group:
+            raise UserError("error.leader_only")
+        return [await _online_card(context, cell)]
     repo = _repo(context)
     meeting = await repo.current(cell.id, context.now)
     if meeting is None:
         return [await _no_meeting(context, cell)]
     if meeting.is_closed:
         raise _closed_error(context, cell, meeting)
-    with _checkin_errors():
+    with checkin_errors():
         meeting, opened = await repo.open(
             cell_id=cell.id, meeting_id=meeting.id, actor=context.audit_actor, now=context.now
         )
@@ -473,7 +527,7 @@ async def attendance_command(context: Context) -> list[Reply]:
     replies: list[Reply] = []
     note = None
     if opened:
-        groups = await _group_chats(context, cell)
+        groups = await group_chats(context, cell)
         message = _checkin_message(context, cell, meeting)
         replies = [
             Reply(message.text, choices=message.choices, chat_id=chat_id, platform=platform)
@@ -483,15 +537,35 @@ async def attendance_command(context: Context) -> list[Reply]:
     return [await _roster_view(context, cell, meeting, note=note), *replies]
 
 
+async def _online_card(context: Context, cell: OrgUnit) -> Reply:
+    """/diemdanh privately, for a member: while check-in is open, one button to say «present,
+    online» (members far away follow the meeting without the group at hand)."""
+    meeting = await _repo(context).current(cell.id, context.now)
+    if meeting is None:
+        return await _no_meeting(context, cell)
+    if meeting.is_closed:
+        raise _closed_error(context, cell, meeting)
+    when = _when(context.services.texts, cell, meeting)
+    if not meeting.is_open:
+        return Reply(context.t("attendance.online.not_open", title=meeting.title, when=when))
+    button = Choice(context.t("attendance.button.online_private"), f"{CHECKIN}:{meeting.id}:online")
+    text = context.t("attendance.online.card", title=meeting.title, when=when)
+    return Reply(text, choices=((button,),))
+
+
 async def member_checkin(context: Context, args: list[str]) -> list[Reply]:
-    """A member's tap on "present": in person or online; tapping again changes the mode."""
+    """A member's tap on "present": in person or online in the group, online privately (in
+    the room one checks in on the group's card); tapping again changes the mode."""
     cell = context.require_cell()
     actor = context.require_actor()
     meeting_id = button_id(args, 0)
     if len(args) != 2 or args[1] not in {mode.value for mode in AttendanceMode}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     mode = AttendanceMode(args[1])
-    with _checkin_errors():
+    private = not context.inbound.is_group
+    if private and mode is not AttendanceMode.ONLINE:
+        raise QuestionGone("error.stale_button")
+    with checkin_errors():
         previous, _ = await _repo(context).mark(
             cell_id=cell.id,
             meeting_id=meeting_id,
@@ -509,7 +583,9 @@ async def member_checkin(context: Context, args: list[str]) -> list[Reply]:
     else:
         key = "attendance.mode_changed"
     mode_label = context.t(f"attendance.mode.{mode}")
-    return [Reply(context.t(key, name=actor.full_name, mode=mode_label), popup=True)]
+    text = context.t(key, name=actor.full_name, mode=mode_label)
+    # Privately the card is the member's own: its button goes once it has done its work.
+    return [Reply(text, replace=True) if private else Reply(text, popup=True)]
 
 
 async def leader_mark(context: Context, args: list[str]) -> list[Reply]:
@@ -518,10 +594,10 @@ async def leader_mark(context: Context, args: list[str]) -> list[Reply]:
     actor = context.require_actor()
     meeting_id, member_id = button_id(args, 0), button_id(args, 1)
     if len(args) != 3 or args[2] not in {state.value for state in AttendanceState}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     state = AttendanceState(args[2])
     repo = _repo(context)
-    with _checkin_errors(closed_key="attendance.closed_already"):
+    with checkin_errors(closed_key="attendance.closed_already"):
         meeting = await repo.in_cell(cell.id, meeting_id)
         member = await context.services.members.in_cell(cell.id, member_id)
         await repo.mark(
@@ -547,65 +623,14 @@ async def leader_mark(context: Context, args: list[str]) -> list[Reply]:
 async def roster_page(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     meeting_id, page = button_id(args, 0), button_id(args, 1)
-    with _checkin_errors():
+    with checkin_errors():
         meeting = await _repo(context).in_cell(cell.id, meeting_id)
     if meeting.is_closed:
         raise _closed_error(context, cell, meeting)
     return [await _roster_view(context, cell, meeting, page=page, replace=True)]
 
 
-async def close_checkin(context: Context, args: list[str]) -> list[Reply]:
-    """Close check-in: the count to the group, the minutes draft privately to the secretary
-    (and to the leader who closed, if that is the deputy)."""
-    cell = context.require_cell()
-    meeting_id = button_id(args, 0)
-    if len(args) != 1:
-        raise UserError("error.stale_button")
-    texts = context.services.texts
-    repo = _repo(context)
-    # The draft is written inside the close transaction, synchronously: read this first.
-    feedback = await context.services.feedback.summary_before(
-        cell_id=cell.id, meeting_id=meeting_id
-    )
-    with _checkin_errors(closed_key="attendance.closed_already"):
-        snapshot = await repo.close(
-            cell_id=cell.id,
-            meeting_id=meeting_id,
-            actor=context.audit_actor,
-            now=context.now,
-            draft=lambda taken: minutes_text(texts, cell, taken, feedback),
-        )
-    meeting = snapshot.meeting
-    counts = tally(snapshot.roster, snapshot.marks)
-    inbound = context.inbound
-    replies = [Reply(context.t("attendance.closed_done"), popup=True)]
-    if inbound.choice is not None:
-        # Take the buttons off the message that was tapped (check-in or marking sheet).
-        note = context.t(
-            "attendance.closed_note",
-            title=meeting.title,
-            present=counts.present,
-            expected=counts.expected,
-        )
-        replies.append(Reply(note, replace=True))
-    announcement = summary_text(texts, cell, meeting, counts)
-    groups = await _group_chats(context, cell) or [(inbound.chat_id, inbound.platform)]
-    replies += [
-        Reply(announcement, chat_id=chat_id, platform=platform) for chat_id, platform in groups
-    ]
-    # The leader who closed, and the secretary on whichever platform they use.
-    recipients = [(str(inbound.platform), inbound.user_id)]
-    recipients += await context.services.links.secretary_accounts(cell.id, inbound.platform)
-    draft = _minutes_reply_text(context, meeting)
-    replies += [
-        private_reply(draft, platform, account) for platform, account in dict.fromkeys(recipients)
-    ]
-    # Repeated absences: a private word to the secretary, never to the group.
-    replies += await absences.flag_replies(context, cell, meeting.id)
-    return replies
-
-
-def _minutes_reply_text(context: Context, meeting: CheckinMeeting) -> str:
+def minutes_reply_text(context: Context, meeting: CheckinMeeting) -> str:
     return context.t("minutes.intro", id=meeting.id) + "\n\n" + (meeting.minutes or "")
 
 
@@ -629,4 +654,4 @@ async def minutes_command(context: Context) -> list[Reply]:
         meeting = await repo.latest_minutes(cell.id)
         if meeting is None:
             raise UserError("minutes.none")
-    return [Reply(_minutes_reply_text(context, meeting))]
+    return [Reply(minutes_reply_text(context, meeting))]

@@ -7,6 +7,7 @@ from handlers import (
     attendance,
     calendar_ics,
     cells,
+    closing,
     documents,
     feedback,
     fees,
@@ -98,7 +99,8 @@ def build_registry() -> Registry:
             "diemdanh",
             "attendance",
             attendance.attendance_command,
-            Access.LEADER,
+            # Leaders open check-in; a member privately checks in online (see the handler).
+            Access.MEMBER,
             Scope.ANY,
             "attendance.cmd",
         )
@@ -158,15 +160,36 @@ def build_registry() -> Registry:
         ("my", meetings.cancel_meeting, ID),
         ("mz", meetings.stop_series, ID),
         ("mq", meetings.keep_meeting, NONE),
+        ("mu", meetings.save_edit, ID),
+        ("mw", meetings.drop_edit, NONE),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
     registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE, "[01]"))
-    # Attendance buttons: members say "present" in the group; leaders close check-in from
+    # Attendance buttons: members say "present" in the group (or, online, privately after
+    # /diemdanh there); leaders close check-in from
     # the group or the private marking sheet, where they mark anyone and turn its pages.
     registry.action(
-        Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP, f"{ID}:{WORD}")
+        Action("ci", attendance.member_checkin, Access.MEMBER, Scope.ANY, f"{ID}:{WORD}")
     )
-    registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY, ID))
+    # Closing asks first, privately (it names who will be marked absent); undecided absence
+    # requests are decided on that card. «Họp xong» records the end for the minutes.
+    registry.action(Action(attendance.CLOSE, closing.ask_close, Access.LEADER, Scope.ANY, ID))
+    registry.action(
+        Action(closing.CONFIRM, closing.confirm_close, Access.LEADER, Scope.PRIVATE, f"{ID}:[01]")
+    )
+    registry.action(
+        Action(
+            closing.DECIDE_HERE,
+            closing.decide_here,
+            Access.LEADER,
+            Scope.PRIVATE,
+            f"{ID}:{ID}:[yn]",
+        )
+    )
+    registry.action(
+        Action(closing.NAMES, closing.toggle_names, Access.LEADER, Scope.PRIVATE, f"{ID}:[01]")
+    )
+    registry.action(Action(closing.ENDED, closing.meeting_ended, Access.LEADER, Scope.PRIVATE, ID))
     registry.action(
         Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE, f"{ID}:{ID}:{WORD}")
     )
@@ -240,7 +263,7 @@ def build_registry() -> Registry:
     ):
         registry.action(Action(prefix, member_handler, Access.MEMBER, Scope.PRIVATE, shape))
     registry.action(
-        Action(absences.DECIDE, absences.decide, Access.LEADER, Scope.PRIVATE, f"{ID}:[yn]")
+        Action(absences.DECIDE, closing.decide, Access.LEADER, Scope.PRIVATE, f"{ID}:[yn]")
     )
     registry.action(
         Action(absences.LIST, absences.list_requests, Access.LEADER, Scope.PRIVATE, f"({ID})?")
@@ -390,6 +413,14 @@ def build_registry() -> Registry:
     )
     registry.flow(
         Flow(meetings.EDIT_FLOW, meetings.edit_answer, Access.LEADER, meetings.EditQuestion)
+    )
+    registry.flow(
+        Flow(
+            meetings.EDIT_CONFIRM_FLOW,
+            meetings.edit_confirm_answer,
+            Access.LEADER,
+            meetings.EditDraft,
+        )
     )
     registry.flow(Flow(documents.FILE_FLOW, documents.file_answer, Access.LEADER))
     registry.flow(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Reply
 from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
 from handlers.numbers import parse_row_id
@@ -155,12 +155,12 @@ async def decide_join(context: Context, args: list[str]) -> list[Reply]:
     """A leader's tap on a join request: approve, decline, or match to a roster entry."""
     cell = context.require_cell()
     if len(args) != 2:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     pending_id, decision = button_id(args), args[1]
     pending = await context.services.members.in_cell(cell.id, pending_id)
     merge_into = parse_row_id(decision)
     if decision not in ("ok", "no") and merge_into is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     result = await context.services.members.decide_join(
         cell_id=cell.id,
         pending_id=pending_id,

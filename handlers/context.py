@@ -113,12 +113,17 @@ class UserError(Exception):
         self.values = values
 
 
+class QuestionGone(UserError):
+    """The open question can no longer be answered (its meeting, draft or item is gone): it
+    closes. Any other UserError raised while answering leaves the question open to retype."""
+
+
 def button_id(args: list[str], position: int = 0) -> int:
     """The number at ``position`` of a button's data (a row id, a page, an option), within
     what a row id can be; anything else is a stale button."""
     value = parse_number(args[position]) if len(args) > position else None
     if value is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     return value
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from handlers.context import Context, PlatformGateway, Services, UserError
+from handlers.context import ANSWER_TTL, Context, PlatformGateway, QuestionGone, Services, UserError
 from handlers.core import Inbound, Reply
 from handlers.registry import Access, Flow, Registry, Scope
 from storage.crypto import PersonalDataKeyMissing, PersonalDataUnreadable
@@ -18,6 +18,7 @@ from storage.errors import (
     NotPending,
 )
 from storage.models import Member, MemberState, Role
+from storage.pending import PendingInput
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,13 @@ class Dispatcher:
         context = await self._context(inbound, gateway)
         try:
             return await self._route(context)
+        except QuestionGone as error:
+            text = texts(error.key, **error.values)
+            if inbound.choice is not None and not inbound.is_group:
+                # The card's work is gone (expired, decided, cancelled): edit it so its buttons
+                # go and it says why. A group card is everyone's, so there only the tapper hears.
+                return [Reply(text, replace=True)]
+            return [Reply(text, popup=inbound.choice is not None)]
         except UserError as error:
             return [Reply(texts(error.key, **error.values), popup=inbound.choice is not None)]
         except tuple(ERROR_KEYS) as error:
@@ -97,7 +105,7 @@ class Dispatcher:
         if pending is not None:
             flow = self._registry.find_flow(pending.flow)
             if flow is not None:
-                return await self._continue(context, flow, pending.data)
+                return await self._answer(context, flow, pending)
             logger.warning("dropping an answer for unknown flow %s", pending.flow)
         if inbound.attachment is not None and not inbound.is_group:
             document_flow = self._registry.find_flow("document")
@@ -139,9 +147,27 @@ class Dispatcher:
             return [Reply(context.t(_denied_key(action.access, context.actor)), popup=True)]
         return await action.handler(context, args)
 
+    async def _answer(self, context: Context, flow: Flow, question: PendingInput) -> list[Reply]:
+        """A bad answer (any UserError but QuestionGone) keeps the question open, so the person
+        simply retypes: the one place this is done, not each flow by hand."""
+        try:
+            return await self._continue(context, flow, question.data)
+        except QuestionGone:
+            raise
+        except UserError as error:
+            inbound = context.inbound
+            await self._services.pending.reopen(
+                platform=inbound.platform,
+                chat_id=inbound.chat_id,
+                user_id=inbound.user_id,
+                question=question,
+                expires_at=max(question.expires_at, context.now + ANSWER_TTL),
+            )
+            return [Reply(context.t(error.key, **error.values), ask_text=True)]
+
     async def _continue(self, context: Context, flow: Flow, data: dict[str, object]) -> list[Reply]:
         """An answer is a new request: who answers is checked against their role and cell now,
-        as for a button (the question is closed either way)."""
+        as for a button (one no longer allowed closes the question)."""
         if not _allowed(flow.access, context.actor):
             return [Reply(context.t(_denied_key(flow.access, context.actor)))]
         if not flow.fits(data):

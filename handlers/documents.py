@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from typing_extensions import TypedDict
 
 from handlers import roster_import
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Attachment, Choice, Platform, Reply, SharedFile
 from handlers.i18n import Texts
 from handlers.numbers import parse_row_id
@@ -94,7 +94,7 @@ def classified_mark(*texts: str) -> str | None:
 def _refuse_classified(*texts: str) -> None:
     mark = classified_mark(*texts)
     if mark is not None:
-        raise UserError("document.error.classified", mark=mark.upper())
+        raise QuestionGone("document.error.classified", mark=mark.upper())  # never retried
 
 
 def _is_url(text: str) -> bool:
@@ -133,7 +133,7 @@ def _size_text(size: int | None) -> str:
 
 def _document_id(args: list[str]) -> int:
     if len(args) != 1:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     return button_id(args)
 
 
@@ -151,7 +151,7 @@ async def _draft(context: Context) -> dict[str, object]:
     """The draft behind a card button; it stays open whatever the tap turns out to be."""
     pending = await context.take_question()
     if pending is None or pending.flow != CONFIRM_FLOW:
-        raise UserError("document.error.draft_gone")
+        raise QuestionGone("document.error.draft_gone")
     await context.expect_answer(CONFIRM_FLOW, pending.data)
     return pending.data
 
@@ -415,12 +415,7 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
     if not title:
         await context.expect_answer(TITLE_FLOW, data)
         return [Reply(context.t("document.ask_title"), ask_text=True)]
-    try:
-        _check_title(title)
-    except UserError as problem:
-        if problem.key != "document.error.classified":
-            await context.expect_answer(TITLE_FLOW, data)  # keep the question open: just retype
-        raise
+    _check_title(title)
     return await _card(context, unit, {**data, "title": title})
 
 
@@ -441,7 +436,7 @@ async def pick_meeting(context: Context, args: list[str]) -> list[Reply]:
     unit = context.require_cell()
     draft = await _draft(context)
     if context.is_office:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     if not args:
         coming = await context.services.meetings.upcoming(unit.id, context.now, MEETING_CHOICES)
         texts = context.services.texts
@@ -461,7 +456,7 @@ async def pick_meeting(context: Context, args: list[str]) -> list[Reply]:
     chosen = _document_id(args)
     updated = {**draft, "meeting_id": chosen or None}
     if chosen and await _draft_meeting(context, unit, updated) is None:
-        raise UserError("meeting.error.not_found")
+        raise QuestionGone("meeting.error.not_found")
     return await _card(context, unit, updated, replace=True)
 
 
@@ -476,7 +471,7 @@ async def toggle_target(context: Context, args: list[str]) -> list[Reply]:
     unit = context.require_cell()
     draft = await _draft(context)
     if not context.is_office or len(args) != 1:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     cells = [cell.id for cell in await _targets(context, unit)]
     chosen = set(_int_list(draft.get("targets")))
     if args[0] == "all":
@@ -484,7 +479,7 @@ async def toggle_target(context: Context, args: list[str]) -> list[Reply]:
     elif (target := parse_row_id(args[0])) is not None and target in cells:
         chosen ^= {target}
     else:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     if not chosen:
         raise UserError("document.error.no_target")
     updated = {**draft, "targets": [cell for cell in cells if cell in chosen]}
@@ -503,7 +498,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
         )
         return [Reply(context.t("document.discarded"), replace=True)]
     if args != ["send"]:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     allowed = {cell.id: cell for cell in await _targets(context, unit)}
     targets = [
         allowed[cell_id] for cell_id in _int_list(draft.get("targets")) if cell_id in allowed
@@ -512,7 +507,7 @@ async def decide(context: Context, args: list[str]) -> list[Reply]:
         raise UserError("document.error.no_target")
     meeting = await _draft_meeting(context, unit, draft)
     if draft.get("meeting_id") is not None and meeting is None:
-        raise UserError("document.error.meeting_gone")
+        raise QuestionGone("document.error.meeting_gone")
     document = await _store(context, unit, draft, targets, meeting)
     await context.services.pending.forget(
         platform=context.inbound.platform,
@@ -559,7 +554,7 @@ async def _store(
     except DocumentDuplicate as duplicate:
         raise _duplicate(context, unit, duplicate.earlier) from None
     except DocumentNotFound:
-        raise UserError("document.error.meeting_gone") from None
+        raise QuestionGone("document.error.meeting_gone") from None
 
 
 def document_reply(

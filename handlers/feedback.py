@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from typing_extensions import TypedDict
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Reply, private_reply
 from handlers.i18n import Texts
 from handlers.numbers import parse_row_id
@@ -137,7 +137,7 @@ async def pick_kind(context: Context, args: list[str]) -> list[Reply]:
     if context.is_office:
         raise UserError("feedback.office_cannot_write")
     if len(args) != 1 or args[0] not in {kind.value for kind in FeedbackKind}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     data: dict[str, object] = {"kind": args[0]}
     await context.expect_answer(SEND_FLOW, data, ttl=ANSWER_TTL)
     return [_send_choice(context, data)]
@@ -163,10 +163,10 @@ async def send_typed(context: Context, data: dict[str, object]) -> list[Reply]:
 async def send(context: Context, args: list[str]) -> list[Reply]:
     """Named or anonymous is chosen: ask for the text."""
     if len(args) != 1 or args[0] not in {"named", "anon", "drop"}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     data = await context.take_answer(SEND_FLOW)
     if data is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     if args[0] == "drop":
         return [Reply(context.t("feedback.dropped"), replace=True)]
     if context.is_office:
@@ -272,7 +272,7 @@ async def my_items(context: Context, _args: list[str]) -> list[Reply]:
 
 async def list_page(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 1:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     return [await _list(context, min(button_id(args), MAX_PAGE), replace=True)]
 
 
@@ -340,7 +340,7 @@ def _targets(context: Context, item: FeedbackItem) -> list[FeedbackStatus]:
 
 async def open_item(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 1:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     return [await _card(context, button_id(args))]
 
 
@@ -348,7 +348,7 @@ async def _visible(context: Context, item_id: int) -> FeedbackItem:
     try:
         return await _repo(context).visible(_scope(context), item_id)
     except FeedbackNotFound:
-        raise UserError("feedback.not_found", id=item_id) from None
+        raise QuestionGone("feedback.not_found", id=item_id) from None
 
 
 async def _card(context: Context, item_id: int, *, note: str | None = None) -> Reply:
@@ -393,7 +393,7 @@ async def _card(context: Context, item_id: int, *, note: str | None = None) -> R
 async def step_ask(context: Context, args: list[str]) -> list[Reply]:
     """A leader's tap on a step: check it is still possible, then ask for the text."""
     if len(args) != 2 or args[1] not in {status.value for status in FeedbackStatus}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     item = await _visible(context, button_id(args))
     to = FeedbackStatus(args[1])
     if to not in _targets(context, item):
@@ -443,7 +443,7 @@ async def note_answer(context: Context, data: dict[str, object]) -> list[Reply]:
             now=context.now,
         )
     except FeedbackNotFound:
-        raise UserError("feedback.not_found", id=item.id) from None
+        raise QuestionGone("feedback.not_found", id=item.id) from None
     except TransitionNotAllowed as error:
         raise _not_allowed(context, error.current) from None
     done = context.t("feedback.moved", id=item.id, status=_status_label(context, to))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from typing_extensions import TypedDict
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Reply
 from handlers.numbers import parse_number
 from storage.fee_rules import REDUCTIONS, FeeBasis, FeeReduction, format_vnd, month_start
@@ -103,7 +103,7 @@ def _month_arg(value: str) -> date:
     year = parse_number(value[:4], low=2000, high=2100) if len(value) == 6 else None
     month = parse_number(value[4:], low=1, high=12)
     if year is None or month is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     return date(year, month, 1)
 
 
@@ -431,7 +431,7 @@ async def pick_kind(context: Context, args: list[str]) -> list[Reply]:
     try:
         kind = FeeBasisKind(args[2] if len(args) > 2 else "")
     except ValueError as exc:
-        raise UserError("error.stale_button") from exc
+        raise QuestionGone("error.stale_button") from exc
     if kind is FeeBasisKind.MIN_WAGE:
         base = f"{REGION}:{member_id}:{_code(month)}"
         choices = tuple(
@@ -455,7 +455,7 @@ async def pick_region(context: Context, args: list[str]) -> list[Reply]:
     region = button_id(args, 2)
     retired = args[3] if len(args) > 3 else ""
     if region not in REGION_NAMES or retired not in ("0", "1"):
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     basis = FeeBasis(FeeBasisKind.MIN_WAGE, month, region=region, retirement_age=retired == "1")
     return await _save_basis(context, cell, member_id, basis)
 
@@ -508,7 +508,7 @@ async def pick_reduction(context: Context, args: list[str]) -> list[Reply]:
     month = _not_future(context, cell, _month_arg(args[1] if len(args) > 1 else ""))
     percent = button_id(args, 2)
     if percent not in REDUCTIONS:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     await context.services.members.in_cell(cell.id, member_id)
     await context.expect_answer(
         REDUCTION_FLOW, {"member": member_id, "month": _code(month), "percent": percent}

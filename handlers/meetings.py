@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from typing_extensions import TypedDict
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.fields import fold
 from handlers.i18n import Texts
@@ -29,6 +29,7 @@ CONFIRM_FLOW = "meeting_confirm"
 PLACE_FLOW = "meeting_place"
 TITLE_FLOW = "meeting_title"
 EDIT_FLOW = "meeting_edit"
+EDIT_CONFIRM_FLOW = "meeting_edit_confirm"
 MAX_TITLE, MAX_PLACE, MAX_AGENDA, MAX_URL = 200, 300, 2000, 500
 GUIDED_DAYS = 21
 # Cells plan a year ahead at most; a date further out is a typo (or year 9999, which no reminder
@@ -50,6 +51,15 @@ class TitleQuestion(PlaceQuestion):
 class EditQuestion(TypedDict):
     meeting_id: int
     field: Literal["time", "place", "link", "title", "agenda"]
+
+
+class EditDraft(TypedDict):
+    """An edit shown for confirmation: the meeting as it was when previewed, and as it will be
+    (a change made meanwhile by someone else makes the preview stale)."""
+
+    meeting_id: int
+    was: MeetingDetails
+    becomes: MeetingDetails
 
 
 # --- shared rendering ----------------------------------------------------------------------
@@ -88,10 +98,11 @@ async def _announce(context: Context, cell: OrgUnit, text: str) -> list[Reply]:
         Reply(text, chat_id=chat.external_id, platform=Platform(chat.platform)) for chat in groups
     ]
     here = (context.inbound.platform, context.inbound.chat_id)
-    if here not in {(chat.platform, chat.external_id) for chat in groups}:
-        replies.insert(
-            0, Reply(context.t("meeting.group_told"), replace=context.inbound.choice is not None)
-        )
+    tapped = context.inbound.choice is not None
+    if tapped or here not in {(chat.platform, chat.external_id) for chat in groups}:
+        # A tapped card's work is done: its buttons go (in the group too, where anyone could
+        # still tap «Lưu» and be told only leaders may) and it says what happened.
+        replies.insert(0, Reply(context.t("meeting.group_told"), replace=tapped))
     return replies
 
 
@@ -120,7 +131,7 @@ def _draft_from(data: dict[str, object]) -> MeetingDetails:
             agenda=str(data.get("agenda") or ""),
         )
     except (KeyError, ValueError):
-        raise UserError("error.stale_button") from None
+        raise QuestionGone("error.stale_button") from None
 
 
 # --- checking what people type ---------------------------------------------------------------
@@ -246,11 +257,11 @@ async def pick_time(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     day = _day_arg(args)
     if len(args) != 2 or len(args[1]) != 4 or not is_ascii_digits(args[1]):
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     try:
         clock = time(int(args[1][:2]), int(args[1][2:]))
     except ValueError:
-        raise UserError("error.stale_button") from None
+        raise QuestionGone("error.stale_button") from None
     starts_at = _check_future(context, datetime.combine(day, clock, _zone(cell)))
     await context.expect_answer(PLACE_FLOW, {"starts_at": starts_at.isoformat()})
     return [Reply(context.t("meeting.ask_place"), ask_text=True)]
@@ -260,7 +271,7 @@ def _day_arg(args: list[str]) -> date:
     try:
         return date.fromisoformat(args[0])
     except (IndexError, ValueError):
-        raise UserError("error.stale_button") from None
+        raise QuestionGone("error.stale_button") from None
 
 
 async def place_answer(context: Context, data: dict[str, object]) -> list[Reply]:
@@ -287,7 +298,7 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
 async def default_title(context: Context, _args: list[str]) -> list[Reply]:
     data = await context.take_answer(TITLE_FLOW)
     if data is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     return await _title_chosen(context, data, "")
 
 
@@ -342,7 +353,7 @@ async def decide_draft(context: Context, args: list[str]) -> list[Reply]:
     choice = args[0] if args else ""
     data = await context.take_answer(CONFIRM_FLOW)
     if data is None or choice not in ("once", "day", "weekday", "no"):
-        raise UserError("meeting.error.draft_gone")
+        raise QuestionGone("meeting.error.draft_gone")
     if choice == "no":
         return [Reply(context.t("meeting.discarded"), replace=True)]
     details = _draft_from(data)
@@ -427,9 +438,9 @@ async def _scheduled_meeting(context: Context, args: list[str]) -> tuple[OrgUnit
     cell = context.require_cell()
     meeting = await context.services.meetings.get(button_id(args))
     if meeting is None or meeting.cell_id != cell.id:
-        raise UserError("meeting.error.not_found")
+        raise QuestionGone("meeting.error.not_found")
     if meeting.status is MeetingStatus.CANCELLED:
-        raise UserError("meeting.error.cancelled")
+        raise QuestionGone("meeting.error.cancelled")
     return cell, meeting
 
 
@@ -444,7 +455,7 @@ async def edit_menu(context: Context, args: list[str]) -> list[Reply]:
 async def edit_ask(context: Context, args: list[str]) -> list[Reply]:
     _, meeting = await _scheduled_meeting(context, args)
     if len(args) != 2 or args[1] not in EDITABLE:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     await context.expect_answer(EDIT_FLOW, {"meeting_id": meeting.id, "field": args[1]})
     return [Reply(context.t(f"meeting.edit.ask.{args[1]}"), ask_text=True)]
 
@@ -452,14 +463,71 @@ async def edit_ask(context: Context, args: list[str]) -> list[Reply]:
 async def edit_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     meeting_id, field = data.get("meeting_id"), data.get("field")
     if not isinstance(meeting_id, int) or field not in EDITABLE:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     cell, meeting = await _scheduled_meeting(context, [str(meeting_id)])
     text = " ".join(context.inbound.text.split())
-    try:
-        details = _edited(context, cell, meeting.details, str(field), text)
-    except UserError:
-        await context.expect_answer(EDIT_FLOW, data)  # keep the question open: just retype
-        raise
+    details = _edited(context, cell, meeting.details, str(field), text)
+    draft = {
+        "meeting_id": meeting.id,
+        "was": _draft_data(meeting.details),
+        "becomes": _draft_data(details),
+    }
+    await context.expect_answer(EDIT_CONFIRM_FLOW, draft)
+    return [_edit_preview(context, cell, meeting.details, details, meeting.id)]
+
+
+def _changes(texts: Texts, old: MeetingDetails, new: MeetingDetails, zone: ZoneInfo) -> str:
+    """One line per field that changes: «old → new»."""
+
+    def when(details: MeetingDetails) -> str:
+        return texts.datetime(details.starts_at.astimezone(zone))
+
+    none = texts("meeting.change.none")
+    pairs = (
+        ("title", old.title, new.title),
+        ("time", when(old), when(new)),
+        ("place", old.place, new.place),
+        ("link", old.online_url or none, new.online_url or none),
+        ("agenda", old.agenda.replace("\n", "; ") or none, new.agenda.replace("\n", "; ") or none),
+    )
+    return "\n".join(
+        texts("meeting.change.line", field=texts(f"meeting.edit.{name}"), old=was, new=becomes)
+        for name, was, becomes in pairs
+        if was != becomes
+    ) or texts("meeting.change.nothing")
+
+
+def _edit_preview(
+    context: Context, cell: OrgUnit, old: MeetingDetails, new: MeetingDetails, meeting_id: int
+) -> Reply:
+    """Nothing reaches the group before «Lưu và báo nhóm»: the leader sees what will change."""
+    changes = _changes(context.services.texts, old, new, _zone(cell))
+    rows = (
+        (Choice(context.t("meeting.button.save_edit"), f"mu:{meeting_id}"),),
+        (Choice(context.t("meeting.button.drop_edit"), "mw"),),
+    )
+    return Reply(context.t("meeting.edit.preview", changes=changes), choices=rows)
+
+
+async def edit_confirm_answer(context: Context, data: dict[str, object]) -> list[Reply]:
+    """Text instead of a tap while an edit waits: keep it and say what to do."""
+    await context.expect_answer(EDIT_CONFIRM_FLOW, data)
+    return [Reply(context.t("meeting.edit.tap_to_confirm"))]
+
+
+async def save_edit(context: Context, args: list[str]) -> list[Reply]:
+    """«Lưu và báo nhóm»: the edit is saved and the groups see old → new."""
+    cell, meeting = await _scheduled_meeting(context, args)
+    data = await context.take_answer(EDIT_CONFIRM_FLOW)
+    if data is None or data.get("meeting_id") != meeting.id:
+        raise QuestionGone("meeting.error.draft_gone")
+    was, becomes = data.get("was"), data.get("becomes")
+    if not isinstance(was, dict) or not isinstance(becomes, dict):
+        raise QuestionGone("meeting.error.draft_gone")
+    if _draft_from(was) != meeting.details:
+        raise QuestionGone("meeting.error.changed_meanwhile")
+    details = _draft_from(becomes)
+    _check_future(context, details.starts_at)
     updated = await context.services.meetings.update(
         cell_id=cell.id,
         meeting_id=meeting.id,
@@ -467,11 +535,18 @@ async def edit_answer(context: Context, data: dict[str, object]) -> list[Reply]:
         actor=context.audit_actor,
         now=context.now,
     )
+    texts = context.services.texts
     notice = context.t(
         "meeting.announce_changed",
-        details=describe(context.services.texts, updated.details, _zone(cell)),
+        changes=_changes(texts, meeting.details, updated.details, _zone(cell)),
+        details=describe(texts, updated.details, _zone(cell)),
     )
     return await _announce(context, cell, notice)
+
+
+async def drop_edit(context: Context, _args: list[str]) -> list[Reply]:
+    await context.take_answer(EDIT_CONFIRM_FLOW)
+    return [Reply(context.t("meeting.edit.dropped"), replace=True)]
 
 
 def _edited(
@@ -523,7 +598,7 @@ async def cancel_meeting(context: Context, args: list[str]) -> list[Reply]:
 async def stop_series(context: Context, args: list[str]) -> list[Reply]:
     cell, meeting = await _scheduled_meeting(context, args)
     if meeting.series_id is None:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     count = await context.services.meetings.stop_series(
         cell_id=cell.id, series_id=meeting.series_id, actor=context.audit_actor, now=context.now
     )

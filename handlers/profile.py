@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from typing_extensions import TypedDict
 
 from handlers import fields
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Reply
 from handlers.member_view import describe_member
 from handlers.names import MAX_PERSON_NAME, clean_name
@@ -91,7 +91,7 @@ async def edit_menu(context: Context, args: list[str]) -> list[Reply]:
 
 async def edit_field_ask(context: Context, args: list[str]) -> list[Reply]:
     if len(args) != 2 or args[1] not in EDITABLE_FIELDS:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     member = await _editable_member(context, _member_id(args), args[1])
     await context.expect_answer(EDIT_FLOW, {"member_id": member.id, "field": args[1]})
     return [Reply(context.t(f"profile.ask.{args[1]}", name=member.full_name), ask_text=True)]
@@ -100,9 +100,9 @@ async def edit_field_ask(context: Context, args: list[str]) -> list[Reply]:
 async def edit_field_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     member_id, field = data.get("member_id"), data.get("field")
     if not isinstance(member_id, int) or not isinstance(field, str):
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     if field not in EDITABLE_FIELDS:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     member = await _editable_member(context, member_id, field)
     cell = context.require_cell()
     today = context.now.astimezone(ZoneInfo(cell.timezone)).date()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.member_view import describe_member, role_label, status_label
 from storage.models import Member, MemberState, MemberStatus, Role
@@ -118,7 +118,7 @@ async def set_role(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     member_id = button_id(args)
     if len(args) != 2 or args[1] not in {role.value for role in ROLE_CHOICES}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     member = await context.services.members.in_cell(cell.id, member_id)
     if member.role is Role.SECRETARY:
         raise UserError("card.secretary_role_fixed")
@@ -161,7 +161,7 @@ async def set_status(context: Context, args: list[str]) -> list[Reply]:
     cell = context.require_cell()
     member_id = button_id(args)
     if len(args) != 2 or args[1] not in {status.value for status in MemberStatus}:
-        raise UserError("error.stale_button")
+        raise QuestionGone("error.stale_button")
     updated = await context.services.members.update_fields(
         cell_id=cell.id,
         member_id=member_id,

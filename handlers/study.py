@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from typing_extensions import TypedDict
 
-from handlers.context import Context, UserError, button_id
+from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Poll, Reply
 from handlers.study_import import MAX_QUESTION_CHARS, Question, parse_csv, parse_text
 from storage.documents import DocumentNotFound
@@ -184,7 +184,6 @@ async def title_answer(context: Context, data: dict[str, object]) -> list[Reply]
     _leader_unit(context)
     title = " ".join(context.inbound.text.split())
     if not title or len(title) > MAX_TITLE:
-        await context.expect_answer(TITLE_FLOW, data, ttl=ANSWER_TTL)
         raise UserError("study.error.title", limit=MAX_TITLE)
     await context.expect_answer(DEADLINE_FLOW, {"document": None, "title": title}, ttl=ANSWER_TTL)
     return [Reply(context.t("study.ask.deadline", title=title), ask_text=True)]
@@ -203,7 +202,6 @@ def parse_deadline(text: str, zone: ZoneInfo) -> datetime:
 
 async def deadline_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     unit = _leader_unit(context)
-    await context.expect_answer(DEADLINE_FLOW, data, ttl=ANSWER_TTL)
     deadline = parse_deadline(context.inbound.text, ZoneInfo(unit.timezone))
     if deadline <= context.now:
         raise UserError("study.error.deadline_past")
@@ -249,7 +247,7 @@ async def questions_answer(context: Context, data: dict[str, object]) -> list[Re
             now=context.now,
         )
     except (CampaignNotFound, CampaignNotDraft) as exc:
-        raise UserError("study.error.not_draft") from exc
+        raise QuestionGone("study.error.not_draft") from exc
     return [
         Reply(
             context.t("study.added", count=len(questions), total=total),
@@ -281,7 +279,7 @@ async def open_campaign(context: Context, args: list[str]) -> list[Reply]:
     except CampaignNotFound as exc:
         raise UserError("study.error.not_found") from exc
     except CampaignNotDraft as exc:
-        raise UserError("study.error.not_draft") from exc
+        raise QuestionGone("study.error.not_draft") from exc
     except CampaignEmpty as exc:
         raise UserError("study.error.empty") from exc
     except CampaignClosed as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date
 
 from storage.models import SeriesRule
@@ -42,3 +43,29 @@ def months_from(start: date, count: int) -> list[tuple[int, int]]:
         months.append((year, month))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return months
+
+
+# "tháng 1/2027", "Tháng 01 / 2027", "tháng 12" (the year is optional), as a whole word.
+_MONTH_IN_TITLE = re.compile(
+    r"(?P<word>\btháng\s+)(?P<month>[0-9]{1,2})(?:(?P<sep>\s*/\s*)(?P<year>[0-9]{4}))?\b",
+    re.IGNORECASE,
+)
+
+
+def title_for(title: str, first: date, occurrence: date) -> str:
+    """The title of one occurrence: a month the title names follows the occurrence when it is
+    the first occurrence's month («tháng 1/2027» becomes «tháng 2/2027» in February). Any other
+    month it names is left alone (it is about something else)."""
+
+    def follow(found: re.Match[str]) -> str:
+        month = int(found["month"])
+        year = int(found["year"]) if found["year"] else None
+        if month != first.month or (year is not None and year != first.year):
+            return found[0]
+        zero_padded = found["month"].startswith("0")
+        shown = f"{occurrence.month:02d}" if zero_padded else str(occurrence.month)
+        if year is None:
+            return f"{found['word']}{shown}"
+        return f"{found['word']}{shown}{found['sep']}{occurrence.year}"
+
+    return _MONTH_IN_TITLE.sub(follow, title)

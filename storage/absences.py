@@ -139,6 +139,39 @@ def _meeting(row: Any) -> AbsenceMeeting:
     return AbsenceMeeting(row.id, row.title, row.starts_at)
 
 
+async def _excuse_after_close(
+    connection: AsyncConnection, meeting_id: int, member_id: int, decided_by: int, now: datetime
+) -> bool:
+    """An absence approved after check-in closed: the member, absent (marked or not), becomes
+    absent with reason. A member who came stays present."""
+    mark = (
+        await connection.execute(
+            select(attendance.c.state).where(
+                attendance.c.meeting_id == meeting_id, attendance.c.member_id == member_id
+            )
+        )
+    ).first()
+    values = {
+        "state": AttendanceState.EXCUSED,
+        "mode": None,
+        "marked_by": decided_by,
+        "marked_at": now,
+    }
+    if mark is None:
+        await connection.execute(
+            insert(attendance).values(meeting_id=meeting_id, member_id=member_id, **values)
+        )
+        return True
+    if mark.state == AttendanceState.ABSENT:
+        await connection.execute(
+            update(attendance)
+            .where(attendance.c.meeting_id == meeting_id, attendance.c.member_id == member_id)
+            .values(**values)
+        )
+        return True
+    return False
+
+
 async def excuse_approved(
     connection: AsyncConnection,
     *,
@@ -383,7 +416,8 @@ class AbsenceRepository:
         now: datetime,
     ) -> tuple[Absence, bool]:
         """Approve or decline a pending request. Returns it and whether the member was marked
-        EXCUSED at once (approved while check-in is open and they had no mark)."""
+        EXCUSED at once: approved while check-in is open and they had no mark, or approved
+        after it closed and they were not present (the minutes and reports then follow)."""
         async with self._engine.begin() as connection:
             current = await self._get(connection, cell_id, absence_id)
             meeting = await self._lock_meeting(connection, cell_id, current.meeting.id)
@@ -409,7 +443,11 @@ class AbsenceRepository:
             checkin_open = (
                 meeting["checkin_opened_at"] is not None and meeting["checkin_closed_at"] is None
             )
-            if approve and checkin_open:
+            if approve and meeting["checkin_closed_at"] is not None:
+                excused = await _excuse_after_close(
+                    connection, current.meeting.id, current.member_id, decided_by, now
+                )
+            elif approve and checkin_open:
                 excused = (
                     await excuse_approved(
                         connection,

@@ -10,11 +10,11 @@ the race sees "closed" instead of slipping in after the minutes were written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.absences import excuse_approved
@@ -30,7 +30,7 @@ from storage.models import (
     MemberStatus,
     Role,
 )
-from storage.schema import attendance, meetings, members
+from storage.schema import attendance, document_targets, documents, meetings, members
 
 # Check-in is for the meeting happening now: one that started up to 6 hours ago or starts
 # within the next 2 hours (people gather early; long meetings run late).
@@ -113,6 +113,7 @@ class CheckinMeeting:
     status: MeetingStatus
     checkin_opened_at: datetime | None
     checkin_closed_at: datetime | None
+    ended_at: datetime | None
     minutes: str | None
 
     @property
@@ -150,6 +151,8 @@ class CheckinSnapshot:
     meeting: CheckinMeeting
     roster: tuple[RosterEntry, ...]
     marks: dict[int, Mark]
+    # Documents for this meeting that reached the cell's groups before it started.
+    documents_before: int = 0
 
 
 def _meeting(row: Any) -> CheckinMeeting:
@@ -165,6 +168,7 @@ def _meeting(row: Any) -> CheckinMeeting:
         status=MeetingStatus(row["status"]),
         checkin_opened_at=row["checkin_opened_at"],
         checkin_closed_at=row["checkin_closed_at"],
+        ended_at=row["ended_at"],
         minutes=row["minutes"],
     )
 
@@ -334,23 +338,25 @@ class AttendanceRepository:
         actor: Actor,
         now: datetime,
         draft: Callable[[CheckinSnapshot], str],
+        present_member: int | None = None,
     ) -> CheckinSnapshot:
         """Close check-in and store the minutes ``draft`` writes from the final snapshot, in
-        one transaction: the minutes always describe exactly the marks that counted."""
+        one transaction: the minutes always describe exactly the marks that counted. The
+        meeting's end is recorded now unless a «Họp xong» tap did earlier. ``present_member``
+        (the leader who closes) is counted present in the room unless already marked so."""
         async with self._engine.begin() as connection:
-            await self._lock_open(connection, cell_id, meeting_id)
+            member_active = await self._lock_open(connection, cell_id, meeting_id, present_member)
+            if present_member is not None and member_active:
+                await self._mark_present(connection, meeting_id, present_member, now)
             await connection.execute(
-                update(meetings).where(meetings.c.id == meeting_id).values(checkin_closed_at=now)
+                update(meetings)
+                .where(meetings.c.id == meeting_id)
+                .values(
+                    checkin_closed_at=now,
+                    ended_at=func.coalesce(meetings.c.ended_at, now),
+                )
             )
-            snapshot = CheckinSnapshot(
-                meeting=await self._in_cell(connection, cell_id, meeting_id),
-                roster=await self._roster(connection, cell_id),
-                marks=await self._marks(connection, meeting_id),
-            )
-            text = draft(snapshot)
-            await connection.execute(
-                update(meetings).where(meetings.c.id == meeting_id).values(minutes=text)
-            )
+            snapshot = await self._write_minutes(connection, cell_id, meeting_id, draft)
             await record(
                 connection,
                 at=now,
@@ -360,8 +366,94 @@ class AttendanceRepository:
                 target=f"meeting:{meeting_id}",
                 details={"marks": len(snapshot.marks)},
             )
-            meeting = await self._in_cell(connection, cell_id, meeting_id)
-        return CheckinSnapshot(meeting, snapshot.roster, snapshot.marks)
+        return snapshot
+
+    async def rewrite_minutes(
+        self,
+        *,
+        cell_id: int,
+        meeting_id: int,
+        draft: Callable[[CheckinSnapshot], str],
+        ended_at: datetime | None = None,
+    ) -> CheckinSnapshot:
+        """After closing: write the minutes draft again from the marks as they are now (an
+        absence decided later, or the meeting's end recorded by a tap), so the minutes and
+        every report tell one truth. Refused while check-in is not closed."""
+        # Writing the end (or, without one, rewriting it as it is) also locks the row.
+        end = meetings.c.ended_at if ended_at is None else ended_at
+        async with self._engine.begin() as connection:
+            locked = (
+                await connection.execute(
+                    update(meetings)
+                    .where(
+                        meetings.c.id == meeting_id,
+                        meetings.c.org_unit_id == cell_id,
+                        meetings.c.status == MeetingStatus.SCHEDULED,
+                        meetings.c.checkin_closed_at.is_not(None),
+                    )
+                    .values(ended_at=end)
+                    .returning(meetings.c.id)
+                )
+            ).first()
+            if locked is None:
+                await self._in_cell(connection, cell_id, meeting_id)
+                raise CheckinNotOpen  # still open, or never opened: nothing to rewrite yet
+            return await self._write_minutes(connection, cell_id, meeting_id, draft)
+
+    async def _write_minutes(
+        self,
+        connection: AsyncConnection,
+        cell_id: int,
+        meeting_id: int,
+        draft: Callable[[CheckinSnapshot], str],
+    ) -> CheckinSnapshot:
+        meeting = await self._in_cell(connection, cell_id, meeting_id)
+        documents_before = (
+            await connection.execute(
+                select(func.count())
+                .select_from(
+                    documents.join(
+                        document_targets, document_targets.c.document_id == documents.c.id
+                    )
+                )
+                .where(
+                    documents.c.meeting_id == meeting_id,
+                    document_targets.c.cell_id == cell_id,
+                    document_targets.c.posted_at < meeting.starts_at,
+                )
+            )
+        ).scalar_one()
+        snapshot = CheckinSnapshot(
+            meeting=meeting,
+            roster=await self._roster(connection, cell_id),
+            marks=await self._marks(connection, meeting_id),
+            documents_before=int(documents_before),
+        )
+        text = draft(snapshot)
+        await connection.execute(
+            update(meetings).where(meetings.c.id == meeting_id).values(minutes=text)
+        )
+        return replace(snapshot, meeting=replace(meeting, minutes=text))
+
+    async def _mark_present(
+        self, connection: AsyncConnection, meeting_id: int, member_id: int, now: datetime
+    ) -> None:
+        key = {"meeting_id": meeting_id, "member_id": member_id}
+        previous = (await connection.execute(_MARK_OF, key)).mappings().first()
+        if previous is not None and previous["state"] == AttendanceState.PRESENT:
+            return  # already present, in the room or online: keep how they came
+        values = {
+            "state": AttendanceState.PRESENT,
+            "mode": AttendanceMode.IN_PERSON,
+            "marked_by": member_id,
+            "marked_at": now,
+        }
+        if previous is None:
+            await connection.execute(_INSERT_MARK, {**key, **values})
+        else:
+            await connection.execute(
+                _UPDATE_MARK, {"meeting_id_": meeting_id, "member_id_": member_id, **values}
+            )
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ def org_unit_from_row(row: Any) -> OrgUnit:
         name=row["name"],
         timezone=row["timezone"],
         auto_accept=bool(row["auto_accept"]),
+        absentees_in_group=bool(row["absentees_in_group"]),
     )
 
 
@@ -241,6 +242,25 @@ class CellRepository:
                 at=now,
                 actor=actor,
                 action="cell.auto_accept",
+                org_unit_id=cell_id,
+                target=f"cell:{cell_id}",
+                details={"enabled": enabled},
+            )
+
+    async def set_absentees_in_group(
+        self, cell_id: int, enabled: bool, actor: Actor, now: datetime
+    ) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(org_units)
+                .where(org_units.c.id == cell_id)
+                .values(absentees_in_group=enabled)
+            )
+            await record(
+                connection,
+                at=now,
+                actor=actor,
+                action="cell.absentees_in_group",
                 org_unit_id=cell_id,
                 target=f"cell:{cell_id}",
                 details={"enabled": enabled},

@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from scheduler.recurrence import months_from, occurrence_in
+from scheduler.recurrence import months_from, occurrence_in, title_for
 from storage.audit import Actor, record
 from storage.db import reading
 from storage.errors import StorageConflict
@@ -258,6 +258,7 @@ class MeetingRepository:
                         weekday=pattern.weekday,
                         week_of_month=pattern.week_of_month,
                         local_time=pattern.local_time.strftime("%H:%M"),
+                        starts_at=details.starts_at,
                         active=True,
                         created_at=now,
                     )
@@ -272,7 +273,7 @@ class MeetingRepository:
                 org_unit_id=cell_id,
                 target=f"series:{series_id}",
             )
-            await self._extend_series(connection, series_id, details.starts_at, actor, now)
+            await self._extend_series(connection, series_id, actor, now)
             rows = (
                 await connection.execute(
                     select(meetings)
@@ -447,7 +448,7 @@ class MeetingRepository:
                 .all()
             )
             for series_id in series_ids:
-                await self._extend_series(connection, series_id, now, None, now)
+                await self._extend_series(connection, series_id, None, now)
             # Every future meeting of every cell in one pass: a province has thousands.
             await plan_reminders(connection, now)
 
@@ -491,10 +492,12 @@ class MeetingRepository:
         self,
         connection: AsyncConnection,
         series_id: int,
-        from_moment: datetime,
         actor: Actor | None,
         now: datetime,
     ) -> None:
+        """Make the occurrences of the next months that do not exist yet, counted from the
+        series' first occurrence or from now, whichever is later: never one before its start
+        (a series made on 3 December for 5 January has no meeting on 5 December)."""
         series = (
             (
                 await connection.execute(
@@ -506,6 +509,8 @@ class MeetingRepository:
         )
         cell_id = series["org_unit_id"]
         zone = ZoneInfo(await self._timezone(connection, cell_id))
+        first: datetime = series["starts_at"]
+        from_moment = max(first, now)
         start_day = from_moment.astimezone(zone).date()
         existing = set(
             (
@@ -532,7 +537,7 @@ class MeetingRepository:
                 continue
             details = MeetingDetails(
                 MeetingKind(series["kind"]),
-                series["title"],
+                title_for(series["title"], first.astimezone(zone).date(), day),
                 starts_at,
                 series["place"],
                 series["online_url"],

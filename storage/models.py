@@ -54,6 +54,7 @@ class OrgUnit:
     name: str
     timezone: str
     auto_accept: bool
+    absentees_in_group: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from storage.schema import pending_inputs
 class PendingInput:
     flow: str
     data: dict[str, object]
+    expires_at: datetime
 
 
 class PendingInputRepository:
@@ -69,7 +70,37 @@ class PendingInputRepository:
             await connection.execute(delete(pending_inputs).where(key))
         if row["expires_at"] <= now:
             return None
-        return PendingInput(flow=row["flow"], data=dict(row["data"]))
+        return PendingInput(flow=row["flow"], data=dict(row["data"]), expires_at=row["expires_at"])
+
+    async def reopen(
+        self,
+        *,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        question: PendingInput,
+        expires_at: datetime,
+    ) -> None:
+        """Put a taken question back after a bad answer, unless the handler already asked
+        another one (that newer question wins)."""
+        key = (
+            (pending_inputs.c.platform == platform)
+            & (pending_inputs.c.chat_id == chat_id)
+            & (pending_inputs.c.user_id == user_id)
+        )
+        async with self._engine.begin() as connection:
+            if (await connection.execute(select(pending_inputs.c.flow).where(key))).first():
+                return
+            await connection.execute(
+                insert(pending_inputs).values(
+                    platform=platform,
+                    chat_id=chat_id,
+                    user_id=user_id,
+                    flow=question.flow,
+                    data=question.data,
+                    expires_at=expires_at,
+                )
+            )
 
     async def forget(self, *, platform: str, chat_id: str, user_id: str) -> None:
         async with self._engine.begin() as connection:

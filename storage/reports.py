@@ -224,6 +224,7 @@ class ReportRepository:
                 row.name,
                 row.timezone,
                 bool(row.auto_accept),
+                bool(row.absentees_in_group),
             )
             for row in await connection.execute(query)
         ]

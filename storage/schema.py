@@ -106,6 +106,8 @@ org_units = Table(
     Column("auto_accept", Boolean, nullable=False, default=False),
     # Minutes before a meeting at which reminders go out; NULL means the default offsets.
     Column("reminder_offsets", JSON, nullable=True),
+    # Whether the closing announcement in the group names the absentees (off: only counts).
+    Column("absentees_in_group", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime(), nullable=False),
     CheckConstraint(_one_of("kind", OrgKind), name="kind"),
 )
@@ -205,6 +207,8 @@ meeting_series = Table(
     Column("weekday", Integer, nullable=True),  # 0 = Monday
     Column("week_of_month", Integer, nullable=True),  # 1..4, or -1 for the last
     Column("local_time", String(5), nullable=False),  # "19:30" in the cell's time zone
+    # The first occurrence: the series never makes a meeting before it, whenever it extends.
+    Column("starts_at", UTCDateTime(), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     CheckConstraint(_one_of("kind", MeetingKind), name="kind"),
@@ -230,6 +234,8 @@ meetings = Table(
     Column("status", String(16), nullable=False),
     Column("checkin_opened_at", UTCDateTime(), nullable=True),
     Column("checkin_closed_at", UTCDateTime(), nullable=True),
+    # When the meeting ended: set at closing check-in, moved by the secretary's «Họp xong» tap.
+    Column("ended_at", UTCDateTime(), nullable=True),
     Column("minutes", Text, nullable=True),
     Column("created_by", Integer, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),

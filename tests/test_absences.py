@@ -26,7 +26,7 @@ from storage.linking import LinkRepository
 from storage.models import AbsenceReason, AbsenceStatus, AttendanceState, Role
 from storage.schema import absences, attendance, audit_log, meetings
 from tests.conftest import START
-from tests.support.harness import Harness, Person, buttons_of
+from tests.support.harness import Harness, Person, buttons_of, told
 from tests.test_attendance import GROUP, OTHER_GROUP, found_cell, insert_meeting, join, member_id
 
 vi = Texts("vi")
@@ -112,10 +112,6 @@ def to(replies: list[Reply], chat_id: str) -> list[Reply]:
     return [reply for reply in replies if reply.chat_id == chat_id]
 
 
-def popups(replies: list[Reply]) -> list[str]:
-    return [reply.text for reply in replies if reply.popup]
-
-
 # --- asking, deciding, being told ------------------------------------------------------------
 
 
@@ -161,8 +157,8 @@ async def test_sick_request_goes_to_both_leaders_and_the_member_hears_the_decisi
     [card] = to(replies, cell.secretary.user_id)
     decided = await harness.tap(cell.secretary, buttons_of([card])[vi("absence.button.approve")])
     assert decided[0].replace and vi("absence.decided.approved") in decided[0].text
-    [told] = to(decided, cell.member.user_id)
-    assert told.text.startswith("✅ Bí thư đã đồng ý cho đồng chí vắng buổi họp Họp tháng 12")
+    [notice] = to(decided, cell.member.user_id)
+    assert notice.text.startswith("✅ Bí thư đã đồng ý cho đồng chí vắng buổi họp Họp tháng 12")
     [row] = await rows(sqlite_engine)
     assert row["status"] == "approved"
     assert row["decided_by"] == await member_id(harness, cell.secretary)
@@ -170,7 +166,7 @@ async def test_sick_request_goes_to_both_leaders_and_the_member_hears_the_decisi
     # The deputy's copy is now stale: deciding twice changes nothing.
     [deputy_card] = to(replies, cell.deputy.user_id)
     again = await harness.tap(cell.deputy, buttons_of([deputy_card])[vi("absence.button.decline")])
-    assert popups(again) == [
+    assert told(again) == [
         vi("absence.already_settled", name="Lê Văn Nam", status=vi("absence.status.approved"))
     ]
     assert (await rows(sqlite_engine))[0]["status"] == "approved"
@@ -202,7 +198,7 @@ async def test_other_reason_needs_text_within_bounds(
     assert row["reason"] == "other" and row["reason_text"] == "Đưa cháu đi thi đại học"
     # «Gửi» tapped a second time: the draft is gone, still one row.
     second = await harness.tap(cell.member, buttons_of([again])[vi("absence.button.send")])
-    assert popups(second) == [vi("absence.error.draft_gone")]
+    assert told(second) == [vi("absence.error.draft_gone")]
     assert len(await rows(sqlite_engine)) == 1
 
 
@@ -213,7 +209,7 @@ async def test_drop_stores_nothing(harness: Harness, sqlite_engine: AsyncEngine)
     [dropped] = await harness.tap(cell.member, buttons_of(confirm)[vi("absence.button.drop")])
     assert dropped.text == vi("absence.dropped")
     sent = await harness.tap(cell.member, buttons_of(confirm)[vi("absence.button.send")])
-    assert popups(sent) == [vi("absence.error.draft_gone")]
+    assert told(sent) == [vi("absence.error.draft_gone")]
     assert await rows(sqlite_engine) == []
 
 
@@ -226,10 +222,10 @@ async def test_one_live_request_per_meeting(harness: Harness, sqlite_engine: Asy
     assert f"xr:{cell.meeting_id}:sick" not in buttons_of([home]).values()
     assert vi("absence.status.pending") in home.text
     again = await harness.tap(cell.member, f"xr:{cell.meeting_id}:sick")
-    assert popups(again) == [vi("absence.already_sent", title="Họp tháng 12", when=when)]
+    assert told(again) == [vi("absence.already_sent", title="Họp tháng 12", when=when)]
     await harness.tap(cell.secretary, buttons_of(card)[vi("absence.button.decline")])
     again = await harness.tap(cell.member, f"xr:{cell.meeting_id}:sick")
-    assert popups(again) == [
+    assert told(again) == [
         vi(
             "absence.already_decided",
             title="Họp tháng 12",
@@ -255,11 +251,11 @@ async def test_withdraw_before_the_meeting_then_ask_again(
     assert (await rows(sqlite_engine))[0]["status"] == "withdrawn"
     # Deciding a withdrawn request, or withdrawing it twice: told, nothing changes.
     late = await harness.tap(cell.secretary, buttons_of(card)[vi("absence.button.approve")])
-    assert popups(late) == [
+    assert told(late) == [
         vi("absence.already_settled", name="Lê Văn Nam", status=vi("absence.status.withdrawn"))
     ]
     twice = await harness.tap(cell.member, withdraw)
-    assert popups(twice) == [
+    assert told(twice) == [
         vi("absence.error.cannot_withdraw", status=vi("absence.status.withdrawn"))
     ]
     # A new request is allowed after a withdrawal.
@@ -284,7 +280,7 @@ async def test_late_request_is_marked_and_cannot_be_withdrawn(
     assert vi("absence.card_late") in card.text
     assert [row["late"] for row in await rows(sqlite_engine)] == [False, True]
     refused = await harness.tap(cell.member, withdraw)
-    assert popups(refused) == [vi("absence.error.too_late_to_withdraw")]
+    assert told(refused) == [vi("absence.error.too_late_to_withdraw")]
     assert (await rows(sqlite_engine))[0]["status"] == "pending"
 
 
@@ -302,8 +298,8 @@ async def test_leaders_list_requests_per_meeting(
     assert "2. Ngô Thị Lan: Việc gia đình. đang chờ bí thư trả lời" in listing.text
     approve = buttons_of([listing])[vi("absence.button.approve_named", name="Ngô Thị Lan")]
     decided = await harness.tap(cell.deputy, approve)
-    [told] = to(decided, cell.other.user_id)
-    assert told.text.startswith("✅")
+    [notice] = to(decided, cell.other.user_id)
+    assert notice.text.startswith("✅")
     [listing] = await harness.tap(cell.deputy, f"xl:{cell.meeting_id}")
     assert "Ngô Thị Lan: Việc gia đình. đã được đồng ý" in listing.text
     # The list never offers a leader their own pending request.
@@ -324,18 +320,16 @@ async def test_members_cannot_decide_list_or_touch_anothers_request(
     approve = buttons_of([card])[vi("absence.button.approve")]
     [absence] = await rows(sqlite_engine)
 
-    assert popups(await harness.tap(cell.other, approve)) == [vi("error.leader_only")]
-    assert popups(await harness.tap(cell.other, "xl")) == [vi("error.leader_only")]
-    assert popups(await harness.tap(cell.other, f"xl:{cell.meeting_id}")) == [
-        vi("error.leader_only")
-    ]
+    assert told(await harness.tap(cell.other, approve)) == [vi("error.leader_only")]
+    assert told(await harness.tap(cell.other, "xl")) == [vi("error.leader_only")]
+    assert told(await harness.tap(cell.other, f"xl:{cell.meeting_id}")) == [vi("error.leader_only")]
     withdraw = await harness.tap(cell.other, f"xw:{absence['id']}")
-    assert popups(withdraw) == [vi("absence.not_found")]
+    assert told(withdraw) == [vi("absence.not_found")]
     [home] = await harness.say(cell.other, "/xinvang")
     assert "bí mật riêng" not in home.text and "Lê Văn Nam" not in home.text
     # Decision buttons only work privately, never in the group.
     in_group = await harness.tap(cell.secretary, approve, group=GROUP)
-    assert popups(in_group) == [vi("error.private_only")]
+    assert told(in_group) == [vi("error.private_only")]
     assert (await rows(sqlite_engine))[0]["status"] == "pending"
 
     # Nobody decides their own request: the deputy's goes to the secretary.
@@ -343,7 +337,7 @@ async def test_members_cannot_decide_list_or_touch_anothers_request(
     assert to(replies, cell.deputy.user_id) == []
     [own] = [r for r in await rows(sqlite_engine) if r["id"] != absence["id"]]
     refused = await harness.tap(cell.deputy, f"xd:{own['id']}:y")
-    assert popups(refused) == [vi("absence.error.own_request")]
+    assert told(refused) == [vi("absence.error.own_request")]
     assert [r["status"] for r in await rows(sqlite_engine)] == ["pending", "pending"]
 
 
@@ -355,16 +349,16 @@ async def test_the_secretary_of_another_cell_cannot_act_or_see(
     await ask(harness, a.member, a.meeting_id, note="riêng tư")
     [absence] = await rows(sqlite_engine)
     for data in (f"xd:{absence['id']}:y", f"xd:{absence['id']}:n"):
-        assert popups(await harness.tap(b.secretary, data)) == [vi("absence.not_found")]
-    assert popups(await harness.tap(b.secretary, f"xl:{a.meeting_id}")) == [
+        assert told(await harness.tap(b.secretary, data)) == [vi("absence.not_found")]
+    assert told(await harness.tap(b.secretary, f"xl:{a.meeting_id}")) == [
         vi("absence.meeting_gone")
     ]
     [menu] = await harness.tap(b.secretary, "xl")
     assert all(f"xl:{a.meeting_id}" != data for data in buttons_of([menu]).values())
     # Cell B's member cannot ask to miss cell A's meeting.
     stolen = await harness.tap(b.member, f"xr:{a.meeting_id}:sick")
-    assert popups(stolen) == [vi("absence.meeting_gone")]
-    assert popups(await harness.tap(b.member, f"xw:{absence['id']}")) == [vi("absence.not_found")]
+    assert told(stolen) == [vi("absence.meeting_gone")]
+    assert told(await harness.tap(b.member, f"xw:{absence['id']}")) == [vi("absence.not_found")]
     [row] = await rows(sqlite_engine)
     assert row["status"] == "pending" and row["decided_by"] is None
 
@@ -383,19 +377,19 @@ async def test_cancelled_meetings_unknown_ids_and_forged_buttons(
             update(meetings).where(meetings.c.id == cell.meeting_id).values(status="cancelled")
         )
     sent = await harness.tap(cell.member, buttons_of(confirm)[vi("absence.button.send")])
-    assert popups(sent) == [vi("absence.meeting_gone")]
+    assert told(sent) == [vi("absence.meeting_gone")]
     for data in (
         f"xr:{cell.meeting_id}:sick",
         f"xm:{cell.meeting_id}",
         "xr:424242:sick",
         "xm:424242",
     ):
-        assert popups(await harness.tap(cell.member, data)) == [vi("absence.meeting_gone")], data
+        assert told(await harness.tap(cell.member, data)) == [vi("absence.meeting_gone")], data
     for data in ("xr", "xr:abc:sick", f"xr:{cell.meeting_id}:bored", "xm:-1"):
-        assert popups(await harness.tap(cell.member, data)) == [vi("error.stale_button")], data
+        assert told(await harness.tap(cell.member, data)) == [vi("error.stale_button")], data
     for data in ("xd:999999:y", "xd:1:maybe", "xd:99999999999999999999:y", "xw:abc"):
         expected = "absence.not_found" if data == "xd:999999:y" else "error.stale_button"
-        assert popups(await harness.tap(cell.secretary, data)) == [vi(expected)], data
+        assert told(await harness.tap(cell.secretary, data)) == [vi(expected)], data
     [home] = await harness.say(cell.member, "/xinvang")
     assert home.text == vi("absence.no_meeting")
     assert await rows(sqlite_engine) == []
@@ -411,7 +405,7 @@ async def test_decision_after_the_meeting_was_cancelled(
             update(meetings).where(meetings.c.id == cell.meeting_id).values(status="cancelled")
         )
     tapped = await harness.tap(cell.secretary, buttons_of(card)[vi("absence.button.approve")])
-    assert popups(tapped) == [vi("absence.meeting_gone")]
+    assert told(tapped) == [vi("absence.meeting_gone")]
     assert (await rows(sqlite_engine))[0]["status"] == "pending"
 
 
@@ -438,8 +432,8 @@ async def test_approved_absence_is_excused_at_check_in_and_presence_overrides(
     replies = await ask(harness, cell.deputy, cell.meeting_id)
     card = to(replies, cell.secretary.user_id)
     decided = await harness.tap(cell.secretary, buttons_of(card)[vi("absence.button.approve")])
-    [told] = to(decided, cell.deputy.user_id)
-    assert vi("absence.told_excused") in told.text
+    [notice] = to(decided, cell.deputy.user_id)
+    assert vi("absence.told_excused") in notice.text
     assert await mark_of(sqlite_engine, cell.meeting_id, deputy) == "excused"
 
     # The member came after all: present overrides the excuse.
@@ -536,7 +530,8 @@ async def test_closing_check_in_warns_the_secretary_privately_never_the_group(
         await harness.say(cell.secretary, "/diemdanh", group=GROUP)
         for person in comers:
             await harness.tap(person, f"ci:{meeting}:in_person", group=GROUP)
-        closed = await harness.tap(cell.secretary, f"cc:{meeting}", group=GROUP)
+        await harness.tap(cell.secretary, f"cc:{meeting}", group=GROUP)
+        closed = await harness.tap(cell.secretary, f"cy:{meeting}:1")
         warnings.append([r for r in closed if vi("absence.flag.header") in r.text])
         assert all(vi("absence.flag.header") not in r.text for r in to(closed, GROUP))
         assert all("vắng 3 buổi" not in r.text for r in to(closed, GROUP))
@@ -639,7 +634,7 @@ async def test_another_of_the_next_meetings_can_be_picked(
     # The other meeting is still offered; the asked one answers "already sent".
     [home] = await harness.say(cell.member, "/xinvang")
     assert f"xr:{cell.meeting_id}:sick" in buttons_of([home]).values()
-    assert popups(await harness.tap(cell.member, pick)) == [
+    assert told(await harness.tap(cell.member, pick)) == [
         vi(
             "absence.already_sent",
             title="Họp chuyên đề",

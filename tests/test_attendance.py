@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers import attendance
+from handlers.core import Reply
 from handlers.i18n import Texts, catalog
 from scheduler.clock import ManualClock
 from storage.attendance import (
@@ -37,7 +38,7 @@ from storage.models import (
 from storage.schema import attendance as attendance_table
 from storage.schema import audit_log, meetings, members, org_units
 from tests.conftest import START
-from tests.support.harness import Harness, Person, buttons_of, texts_of
+from tests.support.harness import Harness, Person, buttons_of, texts_of, told
 
 GROUP = "-100888"
 OTHER_GROUP = "-100999"
@@ -155,6 +156,14 @@ async def audit_actions(engine: AsyncEngine) -> list[str]:
             .order_by(audit_log.c.id)
         )
         return [str(action) for action in rows.scalars()]
+
+
+async def close_checkin(
+    harness: Harness, who: Person, meeting: int, *, group: str | None = None
+) -> list[Reply]:
+    """«Kết thúc điểm danh» (in ``group`` or privately), then its private confirmation."""
+    await harness.tap(who, f"cc:{meeting}", group=group)
+    return await harness.tap(who, f"cy:{meeting}:1")
 
 
 def popups(replies: list) -> list[str]:  # type: ignore[type-arg]
@@ -285,19 +294,22 @@ async def test_open_mark_and_close_end_to_end(harness: Harness, sqlite_engine: A
     assert vi("attendance.button.member.excused", name="Phạm Thị Lan") in buttons_of(excused)
     assert "Có mặt 2/3; vắng có lý do 1; chưa có mặt và chưa có lý do 0." in excused[1].text
 
-    closed = await harness.tap(secretary, f"cc:{meeting}", group=GROUP)
+    closed = await close_checkin(harness, secretary, meeting, group=GROUP)
     assert closed[0].popup and closed[0].text == vi("attendance.closed_done")
     assert closed[1].replace and "có mặt 2/3" in closed[1].text
     to_group = [r for r in closed if r.chat_id == GROUP]
-    to_secretary = [r for r in closed if r.chat_id == secretary.user_id]
-    assert len(to_group) == 1 and len(to_secretary) == 1
+    # The secretary privately: the names, and the minutes draft with its «Họp xong» button.
+    named, *to_secretary = [r for r in closed if r.chat_id == secretary.user_id]
+    assert len(to_group) == 1 and len(to_secretary) == 1 and to_secretary[0].choices
     announcement = to_group[0].text
     assert "Tổng số đảng viên: 3 (chính thức 3, dự bị 0" in announcement
     assert "Có mặt: 2/3 đồng chí phải dự họp (trực tiếp 1, trực tuyến 1), đạt 66,7%." in (
         announcement
     )
-    assert "Vắng có lý do (1): Phạm Thị Lan." in announcement
-    assert "Vắng không lý do (0): không có." in announcement
+    assert vi("attendance.summary.absent_counts", excused=1, unexcused=0) in announcement
+    assert "Phạm Thị Lan" not in announcement
+    assert "Vắng có lý do (1): Phạm Thị Lan." in named.text
+    assert "Vắng không lý do (0): không có." in named.text
     assert vi("attendance.summary.low_rate", rate="66,7%") in announcement
 
     stored = await meeting_row(sqlite_engine, meeting)
@@ -360,7 +372,7 @@ async def test_minutes_have_every_header_field_and_absentees_by_name(
     await harness.tap(secretary, f"ci:{meeting}:online", group=GROUP)  # Hoa joins online instead
     sheet = await harness.say(secretary, "/diemdanh")  # still open: the sheet
     assert sheet and (await meeting_row(sqlite_engine, meeting))["checkin_closed_at"] is None
-    replies = await harness.tap(secretary, f"cc:{meeting}")
+    replies = await close_checkin(harness, secretary, meeting)
     minutes = str((await meeting_row(sqlite_engine, meeting))["minutes"])
     assert minutes.startswith("BIÊN BẢN SINH HOẠT CHI BỘ CHUYÊN ĐỀ (BẢN NHÁP)")
     for expected in (
@@ -423,7 +435,7 @@ async def test_twenty_two_expected_announcement_and_no_personal_data_in_group(
     first_page = await harness.tap(secretary, f"cp:{meeting}:0")
     assert "Trang 1/2." in first_page[0].text and first_page[0].replace
 
-    closed = await harness.tap(secretary, f"cc:{meeting}", group=GROUP)
+    closed = await close_checkin(harness, secretary, meeting, group=GROUP)
     group_text = "\n".join(r.text for r in closed if r.chat_id in (GROUP, None))
     assert (
         "Tổng số đảng viên: 25 (chính thức 20, dự bị 2, miễn sinh hoạt 2, "
@@ -432,8 +444,11 @@ async def test_twenty_two_expected_announcement_and_no_personal_data_in_group(
     assert "Có mặt: 19/22 đồng chí phải dự họp (trực tiếp 19, trực tuyến 0), đạt 86,4%." in (
         group_text
     )
-    assert "Vắng có lý do (2): Đảng Viên 17, Đảng Viên 18." in group_text
-    assert "Vắng không lý do (1): Đảng Viên 19." in group_text
+    assert vi("attendance.summary.absent_counts", excused=2, unexcused=1) in group_text
+    assert "Đảng Viên 17" not in group_text and "Đảng Viên 19" not in group_text
+    named = "\n".join(r.text for r in closed if r.chat_id == secretary.user_id)
+    assert "Vắng có lý do (2): Đảng Viên 17, Đảng Viên 18." in named
+    assert "Vắng không lý do (1): Đảng Viên 19." in named
     assert vi("attendance.summary.has_unexcused", count=1) in group_text
     assert vi("attendance.summary.meets") not in group_text
     assert vi("attendance.summary.low_rate", rate="86,4%") not in group_text
@@ -517,7 +532,7 @@ async def test_a_secretary_cannot_touch_another_cells_meeting_or_members(
     assert await count(sqlite_engine, attendance_table) == 0
     assert (await meeting_row(sqlite_engine, meeting_b))["checkin_closed_at"] is None
 
-    await harness.tap(secretary_b, f"cc:{meeting_b}", group=OTHER_GROUP)
+    await close_checkin(harness, secretary_b, meeting_b, group=OTHER_GROUP)
     assert texts_of(await harness.say(secretary_a, f"/bienban {meeting_b}")) == vi(
         "minutes.not_found", id=str(meeting_b)
     )
@@ -558,7 +573,7 @@ async def test_stale_unknown_and_deleted_meetings_get_a_clear_popup(
         replies = await harness.tap(
             secretary, data, group=GROUP if data[:2] in ("ci", "cc") else None
         )
-        assert [(r.text, r.popup) for r in replies] == [(vi("error.stale_button"), True)], data
+        assert told(replies) == [vi("error.stale_button")] and len(replies) == 1, data
     assert texts_of(await harness.say(secretary, "/bienban abc")) == vi("minutes.bad_number")
     assert await count(sqlite_engine, attendance_table) == 0
 
@@ -734,3 +749,38 @@ def test_every_attendance_minutes_and_calendar_key_exists_in_both_languages() ->
     for language in ("vi", "en"):
         missing = sorted((used | dynamic) - set(catalog(language)))
         assert missing == [], language
+
+
+async def test_an_online_member_checks_in_privately_while_check_in_is_open(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, cell = await found_cell(harness)
+    nam = await join(harness, secretary, "Lê Văn Nam")
+    meeting = await insert_meeting(sqlite_engine, cell.id, MEETING_AT)
+    early = await harness.say(nam, "/diemdanh")
+    assert texts_of(early) == vi(
+        "attendance.online.not_open",
+        title="Sinh hoạt chi bộ tháng 11",
+        when="19:30, Chủ Nhật 22/11/2026",
+    )
+    await harness.say(secretary, "/diemdanh", group=GROUP)
+
+    card = await harness.say(nam, "/diemdanh")
+    button = buttons_of(card)[vi("attendance.button.online_private")]
+    assert button == f"ci:{meeting}:online"
+    checked = await harness.tap(nam, button)
+
+    online = vi("attendance.mode.online")
+    assert [(r.text, r.replace, r.choices) for r in checked] == [
+        (vi("attendance.marked", name="Lê Văn Nam", mode=online), True, ())
+    ]
+    marks = await harness.services.attendance.marks(meeting)
+    nam_id = await member_id(harness, nam)
+    assert marks[nam_id].state is AttendanceState.PRESENT
+    assert marks[nam_id].mode is AttendanceMode.ONLINE
+    # In the room one checks in on the group's card: privately only «online» counts.
+    forged = await harness.tap(nam, f"ci:{meeting}:in_person")
+    assert told(forged) == [vi("error.stale_button")]
+    await close_checkin(harness, secretary, meeting, group=GROUP)
+    late = await harness.say(nam, "/diemdanh")
+    assert "đã kết thúc" in texts_of(late) and not buttons_of(late)

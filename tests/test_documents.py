@@ -309,7 +309,8 @@ async def test_discard_leaves_nothing(harness: Harness, sqlite_engine: AsyncEngi
     [dropped] = await harness.tap(secretary, "dk:no")
     assert dropped.text == vi("document.discarded")
     [stale] = await harness.tap(secretary, "dk:send")
-    assert stale.text == vi("document.error.draft_gone") and stale.popup
+    # The card's draft is gone: the card itself is edited to say so, its buttons gone.
+    assert stale.text == vi("document.error.draft_gone") and stale.replace and not stale.choices
     assert await count(sqlite_engine, documents) == 0
 
 

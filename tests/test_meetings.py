@@ -69,7 +69,8 @@ async def test_one_line_is_confirmed_before_anything_is_saved(
     saved = await harness.tap(
         secretary, buttons_of(confirm)[vi("meeting.button.save_once")], group=GROUP
     )
-    assert [r.chat_id for r in saved] == [GROUP] and "📢 Lịch họp chi bộ" in saved[0].text
+    assert saved[0].replace and saved[0].text == vi("meeting.group_told")
+    assert [r.chat_id for r in saved[1:]] == [GROUP] and "📢 Lịch họp chi bộ" in saved[1].text
     rows = await _rows(sqlite_engine)
     starts = datetime(2026, 12, 15, 12, 30, tzinfo=UTC)
     assert [r["due_at"] for r in rows] == [
@@ -175,10 +176,25 @@ async def test_edit_moves_reminders_and_cancel_cancels_them(
     meeting_id = int(edit.split(":")[1])
     menu = await harness.tap(secretary, edit, group=GROUP)
     await harness.tap(secretary, buttons_of(menu)[vi("meeting.edit.time")], group=GROUP)
-    changed = await harness.say(secretary, "16/12 20h", group=GROUP)
-    assert "📢 Lịch họp đã thay đổi" in texts_of(
-        changed
-    ) and "20:00, Thứ Tư 16/12/2026" in texts_of(changed)
+    preview = await harness.say(secretary, "16/12 20h", group=GROUP)
+    # A preview first: nothing is saved, nothing reaches the group yet.
+    assert "📢 Lịch họp đã thay đổi" not in texts_of(preview)
+    change = vi(
+        "meeting.change.line",
+        field=vi("meeting.edit.time"),
+        old="19:30, Thứ Ba 15/12/2026",
+        new="20:00, Thứ Tư 16/12/2026",
+    )
+    assert change in texts_of(preview)
+    assert len(await _rows(sqlite_engine, outbox.c.status == OutboxStatus.CANCELLED)) == 0
+    typed = await harness.say(secretary, "ok", group=GROUP)
+    assert texts_of(typed) == vi("meeting.edit.tap_to_confirm")
+    changed = await harness.tap(
+        secretary, buttons_of(preview)[vi("meeting.button.save_edit")], group=GROUP
+    )
+    assert changed[0].replace and not changed[0].choices  # the preview's buttons go
+    [told] = [reply for reply in changed if reply.chat_id == GROUP]
+    assert "📢 Lịch họp đã thay đổi" in told.text and change in told.text
     pending = await _rows(sqlite_engine, outbox.c.status == OutboxStatus.PENDING)
     assert [r["due_at"] for r in pending][-1] == datetime(2026, 12, 16, 11, 0, tzinfo=UTC)
     assert len(pending) == 3
@@ -192,6 +208,26 @@ async def test_edit_moves_reminders_and_cancel_cancels_them(
     assert await _rows(sqlite_engine, outbox.c.status == OutboxStatus.PENDING) == []
     again = await harness.tap(secretary, f"me:{meeting_id}", group=GROUP)
     assert texts_of(again) == vi("meeting.error.cancelled")
+
+
+async def test_an_edit_can_be_dropped_and_the_group_hears_nothing(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary = await _secretary(harness)
+    await _schedule(harness, secretary, "15/12 19:30 Hội trường")
+    [meeting] = await harness.services.meetings.upcoming(1, harness.services.clock.now())
+    await harness.tap(secretary, f"mf:{meeting.id}:place")
+    preview = await harness.say(secretary, "Nhà văn hóa KP5")
+    assert vi(
+        "meeting.change.line",
+        field=vi("meeting.edit.place"),
+        old="Hội trường",
+        new="Nhà văn hóa KP5",
+    ) in texts_of(preview)
+    dropped = await harness.tap(secretary, buttons_of(preview)[vi("meeting.button.drop_edit")])
+    assert [r.text for r in dropped] == [vi("meeting.edit.dropped")] and dropped[0].replace
+    [kept] = await harness.services.meetings.upcoming(1, harness.services.clock.now())
+    assert kept.place == "Hội trường"
 
 
 async def test_monthly_series_skip_one_occurrence(
@@ -290,3 +326,26 @@ async def test_a_reminder_that_fell_due_while_the_bot_was_down_survives_the_rest
         outbox.c.due_at == starts - timedelta(hours=2),
     )
     assert [row["chat_id"] for row in overdue] == [GROUP]
+
+
+async def test_a_saved_draft_in_the_group_loses_its_buttons_and_says_so(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary = await _secretary(harness)
+    _, saved = await _schedule(harness, secretary, "15/12 19:30 Hội trường")
+    # The tapped draft is edited: «Lưu» is gone, so nobody can tap it and be told off.
+    assert saved[0].replace and not saved[0].choices
+    assert saved[0].text == vi("meeting.group_told")
+    assert [r.chat_id for r in saved[1:]] == [GROUP]
+
+
+async def test_an_expired_private_draft_is_edited_to_say_so(
+    harness: Harness, sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    secretary = await _secretary(harness)
+    confirm = await harness.say(secretary, "/lichhop 15/12 19:30 Hội trường")
+    clock.advance(timedelta(hours=1))  # the question behind the card has expired
+    late = await harness.tap(secretary, buttons_of(confirm)[vi("meeting.button.save_once")])
+    assert [(r.text, r.replace, r.choices) for r in late] == [
+        (vi("meeting.error.draft_gone"), True, ())
+    ]

@@ -117,3 +117,9 @@ def buttons_of(replies: list[Reply]) -> dict[str, str]:
     return {
         choice.label: choice.data for reply in replies for row in reply.choices for choice in row
     }
+
+
+def told(replies: list[Reply]) -> list[str]:
+    """What the person who tapped is told about the tap itself: a popup, or the tapped card
+    edited to say it (a card whose work is gone loses its buttons)."""
+    return [reply.text for reply in replies if reply.popup or (reply.replace and not reply.choices)]
