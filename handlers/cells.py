@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from handlers import menu
 from handlers.context import Context, UserError, button_id
 from handlers.core import Choice, Reply
 from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
@@ -171,4 +172,11 @@ async def decide_join(context: Context, args: list[str]) -> list[Reply]:
     )
     if result is None:
         return [Reply(context.t("join.declined", name=pending.full_name), replace=True)]
-    return [Reply(context.t("join.approved", name=result.full_name, cell=cell.name), replace=True)]
+    approved = Reply(
+        context.t("join.approved", name=result.full_name, cell=cell.name), replace=True
+    )
+    # The new member finds their tasks privately, one tap each, without learning a command.
+    accounts = await context.services.links.member_accounts(result.id, context.inbound.platform)
+    return [approved] + [
+        menu.welcome_menu(context, result, where, account) for where, account in accounts
+    ]
