@@ -99,6 +99,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
     "phi": (FEES,),
     "doc": (DOCUMENTS,),
 }
+# A task that already concerns another: «xin vắng buổi họp» asks leave from a meeting.
+SUBSUMES: dict[str, tuple[str, ...]] = {ABSENCE: (MEETINGS,), "diemdanh": (MEETINGS,)}
 _LONGEST_PHRASE = max(len(phrase.split()) for phrase in PHRASES)
 
 
@@ -130,9 +132,15 @@ def tasks_of(text: str) -> tuple[str, ...]:
             if tasks is not None and not span & covered:
                 covered |= span
                 found.append((start, tasks))
+    # A vague word beside a clear one («xem đảng phí») means the clear one.
+    if any(len(tasks) == 1 for _, tasks in found):
+        found = [(start, tasks) for start, tasks in found if len(tasks) == 1]
     ordered: list[str] = []
     for _, tasks in sorted(found):
         ordered += [task for task in tasks if task not in ordered]
+    for task, implied in SUBSUMES.items():
+        if task in ordered:
+            ordered = [other for other in ordered if other not in implied]
     return tuple(ordered[:MAX_CHOICES])
 
 
