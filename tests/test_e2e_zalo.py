@@ -99,6 +99,9 @@ async def found_cell(zalo: FakeZaloApi) -> tuple[ZaloUser, ZaloUser, ZaloGroup]:
     await zalo.wait_for(
         group.id, has(vi("join.approved", name="Lê Văn Nam", cell=CELL)), after=mark
     )
+    # The new member gets the menu of tasks privately, as numbered lines.
+    welcome = await zalo.wait_for(member.id, has(vi("menu.meetings")), after=mark)
+    assert f"1. {vi('menu.meetings')}" in welcome.text
     return secretary, member, group
 
 
@@ -248,12 +251,12 @@ async def test_a_file_a_reply_carries_travels_as_a_link(zalo: FakeZaloApi, chibo
 async def test_quota_warning_goes_privately_to_the_secretary_once(
     zalo: FakeZaloApi, tmp_path: Path, clock: ManualClock
 ) -> None:
-    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=10, zalo_quota_warn_percent=50)
+    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=10, zalo_quota_warn_percent=60)
     async with running_zalo(settings, clock=clock):
-        secretary, member, group = await found_cell(zalo)  # 4 messages: below the level
+        secretary, member, group = await found_cell(zalo)  # 5 messages: below the level
         await zalo.idle(0.5)
         assert zalo.sent_to(secretary.id) == []
-        for _ in range(3):  # the 5th reaches half of 10, the ones after do not warn again
+        for _ in range(3):  # the 6th reaches 60 % of 10, the ones after do not warn again
             mark = zalo.mark()
             await zalo.say(member, "/trogiup", group=group)
             await zalo.wait_for(group.id, after=mark)
