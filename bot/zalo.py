@@ -152,7 +152,9 @@ class ZaloOutput:
             parts.append(self._file_line(reply.file.file_name, reply.file.content))
         if reply.shared_file is not None:
             parts.append(self._document_line(reply.shared_file))
-        options = [choice.label for row in reply.choices for choice in row]
+        # A link (an online meeting's room) is written out: Zalo opens links in a text.
+        parts += [f"{c.label}: {c.url}" for row in reply.choices for c in row if c.url]
+        options = [choice.label for row in reply.choices for choice in row if not choice.url]
         if options:
             parts.append("\n".join(f"{n}. {label}" for n, label in enumerate(options, 1)))
             key = "zalo.choose_group" if in_group else "zalo.choose_private"
@@ -190,7 +192,7 @@ class ZaloOutput:
         text = self.render(reply, in_group=in_group)
         if not text.strip():
             return
-        options = [(choice.label, choice.data) for row in reply.choices for choice in row]
+        options = [(c.label, c.data) for row in reply.choices for c in row if not c.url]
         holders: list[str] = []
         if options and (asker is None or in_group):
             holders.append(ANYONE)  # anyone there may answer; the dispatcher checks who may

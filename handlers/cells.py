@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from handlers import menu
 from handlers.context import Context, UserError, button_id
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Reply, Tone
 from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
 from handlers.numbers import parse_row_id
 from storage.audit import Actor
@@ -132,8 +132,8 @@ async def _join(context: Context) -> list[Reply]:
     namesakes = await context.services.members.unlinked_namesakes(cell.id, name)
     rows: list[tuple[Choice, ...]] = [
         (
-            Choice(context.t("join.button.approve"), f"jn:{member.id}:ok"),
-            Choice(context.t("join.button.decline"), f"jn:{member.id}:no"),
+            Choice(context.t("join.button.approve"), f"jn:{member.id}:ok", tone=Tone.PRIMARY),
+            Choice(context.t("join.button.decline"), f"jn:{member.id}:no", tone=Tone.DESTRUCTIVE),
         )
     ]
     rows.extend(

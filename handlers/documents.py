@@ -18,7 +18,7 @@ from typing_extensions import TypedDict
 
 from handlers import roster_import
 from handlers.context import Context, UserError, button_id
-from handlers.core import Attachment, Choice, Platform, Reply, SharedFile
+from handlers.core import Attachment, Choice, Platform, Reply, SharedFile, Tone
 from handlers.i18n import Texts
 from handlers.numbers import parse_row_id
 from storage.cells import CellRepository
@@ -267,7 +267,9 @@ async def _card(
         # not after the document is out.
         lines.append(context.t("document.card.protect_not_on_zalo"))
     lines.append(context.t("document.card.how"))
-    rows: list[tuple[Choice, ...]] = [(Choice(context.t("document.button.send"), "dk:send"),)]
+    rows: list[tuple[Choice, ...]] = [
+        (Choice(context.t("document.button.send"), "dk:send", tone=Tone.PRIMARY),)
+    ]
     if not context.is_office:
         rows.append((Choice(context.t("document.button.meeting"), "dm"),))
     protect_key = "document.button.protect_off" if protect else "document.button.protect_on"
@@ -277,7 +279,7 @@ async def _card(
             mark = "✅" if cell.id in chosen else "⬜"
             rows.append((Choice(f"{mark} {cell.name}", f"dt:{cell.id}"),))
         rows.append((Choice(context.t("document.button.all_cells"), "dt:all"),))
-    rows.append((Choice(context.t("document.button.discard"), "dk:no"),))
+    rows.append((Choice(context.t("document.button.discard"), "dk:no", tone=Tone.DESTRUCTIVE),))
     return [Reply("\n".join(lines), choices=tuple(rows), replace=replace)]
 
 

@@ -98,7 +98,9 @@ async def test_ba_lan_does_every_task_in_a_few_taps(api: FakeBotApi, chibo: Chib
 
     tally.task("🙋 Xin vắng (lý do có sẵn)")
     shown = await lan_chat.press(vi("menu.absence"))
-    draft = await lan_chat.tap(last_with(shown, vi("absence.button.sick")), vi("absence.button.sick"))
+    draft = await lan_chat.tap(
+        last_with(shown, vi("absence.button.sick")), vi("absence.button.sick")
+    )
     sent = await lan_chat.tap(draft, vi("absence.button.send"))
     assert (sent.text or "").startswith("✅ Đã gửi đơn xin vắng")
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.core import ChatKind, Inbound, Platform, Reply
 from handlers.i18n import Texts
+from handlers.meetings import render_reminder
 from handlers.plain_words import LEADER, MEMBER_TASKS
 from storage.crypto import FieldCipher
 from tests.conftest import START
@@ -161,3 +162,34 @@ async def test_a_members_attendance_command_points_to_the_present_button(
         "attendance.member_hint"
     )
     assert texts_of(await _said(harness, member, "điểm danh")) == vi("attendance.member_hint")
+
+
+async def test_meeting_cards_and_reminders_carry_the_next_step(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, cell = await found_cell(harness)
+    member = await join(harness, secretary, "Nguyễn Thị Lan")
+    room = "https://meet.example.org/kp5"
+    meeting = await insert_meeting(
+        sqlite_engine, cell.id, START.replace(day=START.day + 3), online_url=room
+    )
+    [card] = await harness.say(member, "/hop")
+    [row] = card.choices
+    assert [(c.label, c.data, c.url) for c in row] == [
+        (vi("menu.absence"), "go:xinvang", None),
+        (vi("meeting.button.join_online"), "", room),
+    ]
+    assert vi("meeting.line.documents", titles="").split(":")[0] not in card.text
+    services = harness.services
+    [reminder] = await render_reminder(
+        services.meetings,
+        services.cells,
+        services.documents,
+        vi,
+        {"meeting_id": meeting},
+        START,
+    )
+    assert reminder.choices == card.choices
+    # The «Xin vắng» of a reminder in the group points to the private chat.
+    [pointer] = await harness.tap(member, "go:xinvang", group=GROUP)
+    assert pointer.continue_privately == "xinvang"
