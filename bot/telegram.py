@@ -222,12 +222,26 @@ class TelegramAdapter:
                 await query.answer(reply.text[:200], show_alert=len(reply.text) > 60)
                 answered = True
                 continue
+            if reply.edit_buttons:
+                if query is not None and isinstance(query.message, Message):
+                    await self._edit_buttons(query.message, reply)
+                continue
             if reply.replace and query is not None and isinstance(query.message, Message):
                 await self._edit(query.message, reply)
                 continue
             await self._send(bot, update, reply)
         if query is not None and not answered:
             await query.answer()
+
+    async def _edit_buttons(self, message: Message, reply: Reply) -> None:
+        markup = keyboard(reply, None, self._texts)
+        if not isinstance(markup, InlineKeyboardMarkup):
+            raise ValueError("only inline buttons can be edited")
+        try:
+            await message.edit_reply_markup(reply_markup=markup)
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
 
     async def _edit(self, message: Message, reply: Reply) -> None:
         markup = keyboard(reply, None, self._texts)

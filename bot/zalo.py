@@ -187,6 +187,8 @@ class ZaloOutput:
         """Send one reply to ``chat_id``. ``asker`` is who the reply answers (None for the
         outbox); their options, and in a group everyone's, are what a number then picks.
         ``in_group`` None: look it up (a cell's group, or else a private chat)."""
+        if reply.edit_buttons:
+            return  # Zalo cannot edit a message: its text already says what was done
         if in_group is None:
             in_group = await self._cells.cell_for_chat(Platform.ZALO, chat_id) is not None
         text = self.render(reply, in_group=in_group)

@@ -128,6 +128,8 @@ class Reply:
     ``platform`` names the platform of ``chat_id`` when it may differ from the inbound's (a
     cell's group on the other platform); None means the inbound's own.
     ``poll`` is sent instead of the text and choices where the platform has quiz polls.
+    ``edit_buttons`` replaces only the buttons of the message whose button was tapped (its text
+    or caption stays); platforms that cannot edit messages drop the reply.
     ``keyboard`` is the menu of tasks kept under the input box (a Telegram reply keyboard): each
     label, tapped, comes back as that text. It replaces the message's choices, so a reply has
     one or the other; platforms without it show the menu as choices instead (handlers/menu.py).
@@ -146,6 +148,7 @@ class Reply:
     platform: Platform | None = None
     poll: Poll | None = None
     keyboard: tuple[tuple[str, ...], ...] = ()
+    edit_buttons: bool = False
 
     def __post_init__(self) -> None:
         if self.keyboard and (self.choices or self.continue_privately or self.ask_text):

@@ -675,10 +675,19 @@ async def mark_read(context: Context, args: list[str]) -> list[Reply]:
         )
     except DocumentNotFound:
         raise UserError("document.error.not_for_you") from None
-    if recorded:
-        return [Reply(context.t("document.read_recorded", title=document.title), popup=True)]
-    when = context.services.texts.datetime(read_at.astimezone(ZoneInfo(cell.timezone)))
-    return [Reply(context.t("document.read_already", when=when), popup=True)]
+    if not recorded:
+        when = context.services.texts.datetime(read_at.astimezone(ZoneInfo(cell.timezone)))
+        return [Reply(context.t("document.read_already", when=when), popup=True)]
+    told = Reply(context.t("document.read_recorded", title=document.title), popup=True)
+    if not context.inbound.is_group:
+        return [told]
+    # The group's post shows how many have read it so far, on its button.
+    reads = await context.services.documents.read_status(document.id, cell.id)
+    read = sum(len(c.read) for c in reads)
+    total = read + sum(len(c.unread) for c in reads)
+    label = context.t("document.button.read_count", read=read, total=total)
+    counted = ((Choice(label, f"dr:{document.id}"),),)
+    return [told, Reply("", choices=counted, edit_buttons=True)]
 
 
 async def read_status(context: Context, args: list[str]) -> list[Reply]:

@@ -130,8 +130,12 @@ async def test_members_tap_read_once_and_the_secretary_sees_who_has_not(
     secretary, _, nam, lan = await cell_with_members(harness)
     _, post = await send_in_group(harness, secretary, "Nghị quyết")
     read = post.choices[0][0].data
-    [popup] = await harness.tap(nam, read, group=GROUP)
+    [popup, counted] = await harness.tap(nam, read, group=GROUP)
     assert popup.popup and popup.text == vi("document.read_recorded", title="Nghị quyết")
+    # The group's post now shows its read count on its button (three on the roster).
+    assert counted.edit_buttons and buttons_of([counted]) == {
+        vi("document.button.read_count", read=1, total=3): read
+    }
     harness.services.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
     [again] = await harness.tap(nam, read, group=GROUP)
     assert again.popup and again.text == vi(

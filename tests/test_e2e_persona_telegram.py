@@ -105,7 +105,11 @@ async def test_ba_lan_does_every_task_in_a_few_taps(api: FakeBotApi, chibo: Chib
     assert (sent.text or "").startswith("✅ Đã gửi đơn xin vắng")
 
     tally.task("✅ Xác nhận đã đọc tài liệu")
-    await lan_group.tap(post, vi("document.button.read"))
+    counted = await lan_group.tap(post, vi("document.button.read"))
+    # The post shows its read count as it changes (the secretary and Bà Lan are the roster).
+    assert counted.buttons == [
+        (vi("document.button.read_count", read=1, total=2), post.buttons[0][1])
+    ]
 
     tally.task("🙋 Điểm danh «Có mặt»")
     mark = api.mark()
