@@ -770,4 +770,9 @@ async def render_nudge(
         meeting=meeting.title,
         when=texts.datetime(meeting.starts_at.astimezone(zone)),
     )
-    return [document_reply(texts, document, header)]
+    reply = document_reply(texts, document, header)
+    if document.url:
+        # A link to read: «Đọc ngay» opens it at once, beside «Đã đọc» for afterwards.
+        now_read = Choice(texts("document.button.read_now"), "", url=document.url)
+        reply = replace(reply, choices=((now_read,), *reply.choices))
+    return [reply]
