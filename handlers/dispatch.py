@@ -95,6 +95,13 @@ class Dispatcher:
             return await self._command(context, inbound.command)
         if inbound.choice is not None:
             return await self._action(context, inbound.choice)
+        tapped = menu.key_task(inbound.text) if not inbound.is_group else None
+        if tapped is not None:
+            # A menu key leaves whatever question was open for the task it names.
+            await self._services.pending.forget(
+                platform=inbound.platform, chat_id=inbound.chat_id, user_id=inbound.user_id
+            )
+            return await self._run_command(context, tapped)
         pending = await self._services.pending.take(
             platform=inbound.platform,
             chat_id=inbound.chat_id,

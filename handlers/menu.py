@@ -9,9 +9,11 @@ numbered list whose numbers press ``go:<task>``.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 
 from handlers.context import Context
 from handlers.core import Choice, Platform, Reply, private_reply
+from handlers.i18n import LANGUAGES, Texts
 from handlers.plain_words import (
     ABSENCE,
     DOCUMENTS,
@@ -49,6 +51,22 @@ TASK_LABELS: dict[str, str] = {
 }
 TASK_SHAPE = "|".join(TASK_LABELS)
 KEYBOARD_WIDTH = 2  # buttons a row: big enough to read, few enough rows to fit a phone
+
+
+@cache
+def _keys() -> dict[str, str]:
+    """Each menu key's label, in every language, and its task."""
+    return {
+        Texts(language)(TASK_LABELS[task]): task
+        for language in LANGUAGES
+        for task in (*MEMBER_TASKS, LEADER)
+    }
+
+
+def key_task(text: str) -> str | None:
+    """The task of a menu key tapped (its exact label, emoji and all), else None. A tap is
+    never an answer to an open question: the keyboard stays under every question."""
+    return _keys().get(text.strip())
 
 
 def _tasks(actor: Member | None) -> tuple[str, ...]:

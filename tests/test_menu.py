@@ -193,3 +193,21 @@ async def test_meeting_cards_and_reminders_carry_the_next_step(
     # The «Xin vắng» of a reminder in the group points to the private chat.
     [pointer] = await harness.tap(member, "go:xinvang", group=GROUP)
     assert pointer.continue_privately == "xinvang"
+
+
+async def test_a_menu_key_tapped_during_a_question_does_its_task_and_drops_the_question(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, cell = await found_cell(harness)
+    member = await join(harness, secretary, "Nguyễn Thị Lan")
+    await insert_meeting(sqlite_engine, cell.id, START.replace(day=START.day + 3))
+    await harness.say(member, "/gopy")
+    await harness.tap(member, "gk:comment")
+    asked = await harness.tap(member, "gs:named")
+    assert asked[-1].ask_text  # the bot now waits for the feedback's text
+    listing = texts_of(await _said(harness, member, vi("menu.meetings")))
+    assert "Sinh hoạt chi bộ tháng 11" in listing
+    # Nothing was sent as feedback, and the question is closed: a text now is not taken.
+    assert "Sinh hoạt chi bộ tháng 11" not in texts_of(await harness.say(secretary, "/gopy"))
+    [after] = await _said(harness, member, "bà ơi cái này là gì")
+    assert after.text == vi("menu.not_understood")
