@@ -9,7 +9,7 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.core import ChatKind, Inbound, Platform, Reply
-from handlers.i18n import Texts
+from handlers.i18n import Texts, catalog
 from handlers.meetings import render_reminder
 from handlers.plain_words import LEADER, MEMBER_TASKS
 from storage.crypto import FieldCipher
@@ -211,3 +211,13 @@ async def test_a_menu_key_tapped_during_a_question_does_its_task_and_drops_the_q
     assert "Sinh hoạt chi bộ tháng 11" not in texts_of(await harness.say(secretary, "/gopy"))
     [after] = await _said(harness, member, "bà ơi cái này là gì")
     assert after.text == vi("menu.not_understood")
+
+
+def test_member_texts_never_show_the_latin_product_name() -> None:
+    """«chibo» is for the people who run the server (ops.*, and the missing-key notice that
+    names the command they must run); members only ever read Vietnamese."""
+    for language in ("vi", "en"):
+        for key, text in catalog(language).items():
+            if key.startswith("ops.") or key == "error.no_data_key":
+                continue
+            assert "chibo" not in text.lower(), (language, key)
