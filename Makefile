@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian's chromium drives the playground's browser tests; Playwright never downloads a browser.
 CHROMIUM := /usr/bin/chromium
+# Its own target: a machine that already had chromium still gets the emoji the buttons show.
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit clean
@@ -26,6 +28,15 @@ $(CHROMIUM):
 		echo "no apt-get: install chromium for the browser tests, or they are skipped"; \
 	fi
 
+$(EMOJI_FONT):
+	@if command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			fonts-noto-color-emoji >/dev/null; \
+	else \
+		echo "no apt-get: install the Noto Color Emoji font, or emoji show as boxes"; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/chibo run
 
@@ -36,7 +47,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(CHROMIUM)
+unit: $(STAMP) $(CHROMIUM) $(EMOJI_FONT)
 	$(BIN)/python -m pytest
 
 # The whole suite: lint, strict typing, then every test (PostgreSQL ones too when

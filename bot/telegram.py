@@ -11,6 +11,7 @@ from typing import Literal, cast
 
 from telegram import (
     Bot,
+    InlineKeyboardMarkup,
     Message,
     MessageEntity,
     ReplyParameters,
@@ -61,10 +62,13 @@ def _command_of(
     entity = next(iter(entities), None)
     if entity is None or entity.type != MessageEntityType.BOT_COMMAND or entity.offset != 0:
         return None
-    name, _, addressee = text[1 : entity.length].partition("@")
+    # Telegram ends a command at the first letter outside ASCII ("/họp" is "/h" + "ọp"): the
+    # command is the whole first word, and the dispatcher reads it without diacritics.
+    head = text.split(maxsplit=1)[0]
+    name, _, addressee = head[1:].partition("@")
     if addressee and addressee.lower() != bot_username.lower():
         return None  # addressed to another bot in the same group
-    return name.lower(), text[entity.length :].strip()
+    return name.lower(), text[len(head) :].strip()
 
 
 def _attachment_of(message: Message | None) -> Attachment | None:
@@ -125,6 +129,10 @@ def to_inbound(update: Update, bot: Bot) -> Inbound | None:
             return replace(base, text=caption, command=name, args=args, attachment=attachment)
         return replace(base, text=caption, attachment=attachment, reply_to_bot=reply_to_bot)
     text = message.text or ""
+    mention = f"@{bot.username}"
+    if text[: len(mention)].lower() == mention.lower():
+        # "@chibo_bot họp" in a group is said to the bot, like a reply to it.
+        text, reply_to_bot = text[len(mention) :].strip(), True
     command = _command_of(text, message.entities, bot.username)
     if command is not None:
         name, args = command
@@ -214,6 +222,10 @@ class TelegramAdapter:
                 await query.answer(reply.text[:200], show_alert=len(reply.text) > 60)
                 answered = True
                 continue
+            if reply.edit_buttons:
+                if query is not None and isinstance(query.message, Message):
+                    await self._edit_buttons(query.message, reply)
+                continue
             if reply.replace and query is not None and isinstance(query.message, Message):
                 await self._edit(query.message, reply)
                 continue
@@ -221,11 +233,24 @@ class TelegramAdapter:
         if query is not None and not answered:
             await query.answer()
 
+    async def _edit_buttons(self, message: Message, reply: Reply) -> None:
+        markup = keyboard(reply, None, self._texts)
+        if not isinstance(markup, InlineKeyboardMarkup):
+            raise ValueError("only inline buttons can be edited")
+        try:
+            await message.edit_reply_markup(reply_markup=markup)
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
     async def _edit(self, message: Message, reply: Reply) -> None:
+        markup = keyboard(reply, None, self._texts)
+        if not isinstance(markup, InlineKeyboardMarkup | None):
+            raise ValueError("an edited message keeps inline buttons only")
         try:
             await message.edit_text(
                 reply.text[: MessageLimit.MAX_TEXT_LENGTH],
-                reply_markup=keyboard(reply, None, self._texts),
+                reply_markup=markup,
             )
         except BadRequest as error:
             if "not modified" not in str(error).lower():

@@ -3,20 +3,46 @@ outbox's sender (messages sent later), so both render buttons, files and long te
 
 from __future__ import annotations
 
-from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
-from telegram.constants import MessageLimit
+from telegram import (
+    Bot,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyKeyboardMarkup,
+    ReplyParameters,
+)
+from telegram.constants import KeyboardButtonStyle, MessageLimit
 
-from handlers.core import Reply, split_text
+from handlers.core import Choice, Reply, Tone, split_text
 from handlers.i18n import Texts
 
+# Bot API 9.4 button styles (python-telegram-bot 22.8): the step forward green, a destructive
+# one red. Clients older than February 2026 ignore the field and draw plain buttons.
+STYLES: dict[Tone, str | None] = {
+    Tone.PLAIN: None,
+    Tone.PRIMARY: KeyboardButtonStyle.SUCCESS,
+    Tone.DESTRUCTIVE: KeyboardButtonStyle.DANGER,
+}
 
-def keyboard(reply: Reply, bot_username: str | None, texts: Texts) -> InlineKeyboardMarkup | None:
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
+
+
+def _button(choice: Choice) -> InlineKeyboardButton:
+    style = STYLES[choice.tone]
+    if choice.url is not None:
+        return InlineKeyboardButton(choice.label, url=choice.url, style=style)
+    return InlineKeyboardButton(choice.label, callback_data=choice.data, style=style)
+
+
+def keyboard(reply: Reply, bot_username: str | None, texts: Texts) -> Markup | None:
     """The choices as inline buttons, and the button opening the private chat with the bot (a
-    deep link) when the reply moves someone out of the group."""
-    rows = [
-        [InlineKeyboardButton(choice.label, callback_data=choice.data) for choice in row]
-        for row in reply.choices
-    ]
+    deep link) when the reply moves someone out of the group; or the menu of tasks kept under
+    the input box (a reply keyboard, which a message carries instead of inline buttons)."""
+    if reply.keyboard:
+        return ReplyKeyboardMarkup(
+            [list(row) for row in reply.keyboard], resize_keyboard=True, is_persistent=True
+        )
+    rows = [[_button(choice) for choice in row] for row in reply.choices]
     if reply.continue_privately and bot_username:
         link = f"https://t.me/{bot_username}?start={reply.continue_privately}"
         rows.append([InlineKeyboardButton(texts("button.open_private"), url=link)])
@@ -24,7 +50,7 @@ def keyboard(reply: Reply, bot_username: str | None, texts: Texts) -> InlineKeyb
 
 
 async def send_shared_file(
-    bot: Bot, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None
+    bot: Bot, chat_id: int | str, reply: Reply, markup: Markup | None
 ) -> bool:
     """Re-send ``reply.shared_file`` by its id, with the text as caption and the buttons under
     it when the text fits a caption. Returns whether the text went with the file."""
@@ -50,7 +76,7 @@ async def send_reply(
     bot: Bot,
     chat_id: int | str,
     reply: Reply,
-    markup: InlineKeyboardMarkup | None,
+    markup: Markup | None,
     *,
     answering: ReplyParameters | None = None,
 ) -> None:
@@ -71,7 +97,7 @@ async def send_reply(
     chunks = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
     for position, chunk in enumerate(chunks):
         last = position == len(chunks) - 1
-        buttons: InlineKeyboardMarkup | ForceReply | None = None
+        buttons: Markup | ForceReply | None = None
         if last:
             # selective: in a group only the person asked gets the reply box.
             buttons = ForceReply(selective=True) if reply.ask_text else markup

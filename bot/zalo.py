@@ -152,7 +152,9 @@ class ZaloOutput:
             parts.append(self._file_line(reply.file.file_name, reply.file.content))
         if reply.shared_file is not None:
             parts.append(self._document_line(reply.shared_file))
-        options = [choice.label for row in reply.choices for choice in row]
+        # A link (an online meeting's room) is written out: Zalo opens links in a text.
+        parts += [f"{c.label}: {c.url}" for row in reply.choices for c in row if c.url]
+        options = [choice.label for row in reply.choices for choice in row if not choice.url]
         if options:
             parts.append("\n".join(f"{n}. {label}" for n, label in enumerate(options, 1)))
             key = "zalo.choose_group" if in_group else "zalo.choose_private"
@@ -185,12 +187,14 @@ class ZaloOutput:
         """Send one reply to ``chat_id``. ``asker`` is who the reply answers (None for the
         outbox); their options, and in a group everyone's, are what a number then picks.
         ``in_group`` None: look it up (a cell's group, or else a private chat)."""
+        if reply.edit_buttons:
+            return  # Zalo cannot edit a message: its text already says what was done
         if in_group is None:
             in_group = await self._cells.cell_for_chat(Platform.ZALO, chat_id) is not None
         text = self.render(reply, in_group=in_group)
         if not text.strip():
             return
-        options = [(choice.label, choice.data) for row in reply.choices for choice in row]
+        options = [(c.label, c.data) for row in reply.choices for c in row if not c.url]
         holders: list[str] = []
         if options and (asker is None or in_group):
             holders.append(ANYONE)  # anyone there may answer; the dispatcher checks who may

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from typing_extensions import TypedDict
 
 from handlers.context import Context, QuestionGone, UserError, button_id
-from handlers.core import Choice, Reply, private_reply
+from handlers.core import Choice, Reply, Tone, private_reply
 from storage.absences import (
     WITHDRAWABLE,
     Absence,
@@ -245,8 +245,18 @@ def _leader_card(context: Context, cell: OrgUnit, absence: Absence) -> str:
 
 def _decide_buttons(context: Context, absence: Absence) -> tuple[tuple[Choice, ...], ...]:
     return (
-        (Choice(context.t("absence.button.approve"), f"{DECIDE}:{absence.id}:y"),),
-        (Choice(context.t("absence.button.decline"), f"{DECIDE}:{absence.id}:n"),),
+        (
+            Choice(
+                context.t("absence.button.approve"), f"{DECIDE}:{absence.id}:y", tone=Tone.PRIMARY
+            ),
+        ),
+        (
+            Choice(
+                context.t("absence.button.decline"),
+                f"{DECIDE}:{absence.id}:n",
+                tone=Tone.DESTRUCTIVE,
+            ),
+        ),
     )
 
 
@@ -353,8 +363,8 @@ async def _confirm(
         )
     )
     rows = (
-        (Choice(context.t("absence.button.send"), f"{SEND}:{meeting.id}"),),
-        (Choice(context.t("absence.button.drop"), DROP),),
+        (Choice(context.t("absence.button.send"), f"{SEND}:{meeting.id}", tone=Tone.PRIMARY),),
+        (Choice(context.t("absence.button.drop"), DROP, tone=Tone.DESTRUCTIVE),),
     )
     return Reply("\n".join(lines), choices=rows, replace=context.inbound.choice is not None)
 

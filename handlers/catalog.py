@@ -65,6 +65,12 @@ def build_registry() -> Registry:
         )
     )
     registry.command(Command("huy", "cancel", menu.cancel, Access.ANYONE, Scope.ANY, "cmd.cancel"))
+    # The menu: a task picked from it runs as its command (which checks who may, and where);
+    # leaders have their own short list behind one button.
+    registry.action(Action(menu.TASK, menu.task_button, Access.ANYONE, Scope.ANY, menu.TASK_SHAPE))
+    registry.command(
+        Command("bithu", "leader", menu.leader_menu, Access.LEADER, Scope.PRIVATE, "cmd.leader")
+    )
 
     # Meetings: leaders schedule (always confirmed before anything reaches the group),
     # everyone sees what is coming and chooses private reminders.
@@ -103,6 +109,8 @@ def build_registry() -> Registry:
             Access.MEMBER,
             Scope.ANY,
             "attendance.cmd",
+            # A member wanting to check in is shown where: the «Có mặt» button.
+            refusal="attendance.member_hint",
         )
     )
     registry.command(

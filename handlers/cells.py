@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from handlers import menu
 from handlers.context import Context, QuestionGone, UserError, button_id
-from handlers.core import Choice, Reply
+from handlers.core import Choice, Reply, Tone
 from handlers.names import MAX_CELL_NAME, MAX_PERSON_NAME, clean_name
 from handlers.numbers import parse_row_id
 from storage.audit import Actor
@@ -131,8 +132,8 @@ async def _join(context: Context) -> list[Reply]:
     namesakes = await context.services.members.unlinked_namesakes(cell.id, name)
     rows: list[tuple[Choice, ...]] = [
         (
-            Choice(context.t("join.button.approve"), f"jn:{member.id}:ok"),
-            Choice(context.t("join.button.decline"), f"jn:{member.id}:no"),
+            Choice(context.t("join.button.approve"), f"jn:{member.id}:ok", tone=Tone.PRIMARY),
+            Choice(context.t("join.button.decline"), f"jn:{member.id}:no", tone=Tone.DESTRUCTIVE),
         )
     ]
     rows.extend(
@@ -171,4 +172,11 @@ async def decide_join(context: Context, args: list[str]) -> list[Reply]:
     )
     if result is None:
         return [Reply(context.t("join.declined", name=pending.full_name), replace=True)]
-    return [Reply(context.t("join.approved", name=result.full_name, cell=cell.name), replace=True)]
+    approved = Reply(
+        context.t("join.approved", name=result.full_name, cell=cell.name), replace=True
+    )
+    # The new member finds their tasks privately, one tap each, without learning a command.
+    accounts = await context.services.links.member_accounts(result.id, context.inbound.platform)
+    return [approved] + [
+        menu.welcome_menu(context, result, where, account) for where, account in accounts
+    ]

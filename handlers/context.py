@@ -3,13 +3,14 @@ is acting where — one typed object instead of string-keyed lookups."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.core import Inbound, Platform
+from handlers.core import Inbound, Platform, Reply
 from handlers.i18n import Texts
 from handlers.numbers import parse_number
 from scheduler.clock import Clock
@@ -134,6 +135,9 @@ class Context:
     gateway: PlatformGateway
     actor: Member | None
     cell: OrgUnit | None
+    # Runs a command by name as if it were typed, with the dispatcher's scope and access checks
+    # (a task picked from a menu, or asked for in plain words).
+    run_command: Callable[[Context, str], Awaitable[list[Reply]]]
 
     def t(self, key: str, /, **values: object) -> str:
         return self.services.texts(key, **values)

@@ -55,17 +55,32 @@ class Inbound:
         return self.chat_kind is ChatKind.GROUP
 
 
+class Tone(StrEnum):
+    """What a button does, for platforms that colour buttons: the step forward, or one that
+    deletes, cancels or refuses."""
+
+    PLAIN = "plain"
+    PRIMARY = "primary"
+    DESTRUCTIVE = "destructive"
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
     """One option a person can pick: a button on Telegram, a numbered line on Zalo."""
 
     label: str
     data: str
+    # A link to open instead of data to send back (an online meeting's room): a URL button on
+    # Telegram, the link written out on Zalo.
+    url: str | None = None
+    tone: Tone = Tone.PLAIN
 
     def __post_init__(self) -> None:
         # Telegram caps callback data at 64 bytes; every adapter shares that budget.
         if len(self.data.encode()) > 64:
             raise ValueError(f"choice data longer than 64 bytes: {self.data!r}")
+        if (self.url is None) == (not self.data):
+            raise ValueError(f"a choice needs data or a url, not both: {self.label!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,11 @@ class Reply:
     ``platform`` names the platform of ``chat_id`` when it may differ from the inbound's (a
     cell's group on the other platform); None means the inbound's own.
     ``poll`` is sent instead of the text and choices where the platform has quiz polls.
+    ``edit_buttons`` replaces only the buttons of the message whose button was tapped (its text
+    or caption stays); platforms that cannot edit messages drop the reply.
+    ``keyboard`` is the menu of tasks kept under the input box (a Telegram reply keyboard): each
+    label, tapped, comes back as that text. It replaces the message's choices, so a reply has
+    one or the other; platforms without it show the menu as choices instead (handlers/menu.py).
     """
 
     text: str
@@ -127,6 +147,12 @@ class Reply:
     protect_content: bool = False
     platform: Platform | None = None
     poll: Poll | None = None
+    keyboard: tuple[tuple[str, ...], ...] = ()
+    edit_buttons: bool = False
+
+    def __post_init__(self) -> None:
+        if self.keyboard and (self.choices or self.continue_privately or self.ask_text):
+            raise ValueError("a reply carries a menu keyboard or buttons, not both")
 
 
 def private_reply(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from handlers import menu, plain_words
 from handlers.context import ANSWER_TTL, Context, PlatformGateway, QuestionGone, Services, UserError
 from handlers.core import Inbound, Reply
 from handlers.registry import Access, Flow, Registry, Scope
@@ -50,11 +51,13 @@ def _allowed(access: Access, actor: Member | None) -> bool:
     return actor.role is Role.SECRETARY
 
 
-def _denied_key(access: Access, actor: Member | None) -> str:
+def _denied_key(access: Access, actor: Member | None, refusal: str | None = None) -> str:
     if actor is None:
         return "error.not_member"
     if actor.state is MemberState.PENDING:
         return "error.pending_member"
+    if refusal is not None:
+        return refusal  # the command says what a member can do instead
     return "error.secretary_only" if access is Access.SECRETARY else "error.leader_only"
 
 
@@ -88,7 +91,11 @@ class Dispatcher:
         actor, cell = await self._services.members.whereabouts(
             inbound.platform, inbound.user_id, inbound.chat_id if inbound.is_group else None
         )
-        return Context(inbound, self._services, gateway, actor, cell)
+        return Context(inbound, self._services, gateway, actor, cell, self._run_command)
+
+    async def _run_command(self, context: Context, name: str) -> list[Reply]:
+        inbound = replace(context.inbound, command=name, args="", choice=None)
+        return await self._command(replace(context, inbound=inbound), name)
 
     async def _route(self, context: Context) -> list[Reply]:
         inbound = context.inbound
@@ -96,6 +103,13 @@ class Dispatcher:
             return await self._command(context, inbound.command)
         if inbound.choice is not None:
             return await self._action(context, inbound.choice)
+        tapped = menu.key_task(inbound.text) if not inbound.is_group else None
+        if tapped is not None:
+            # A menu key leaves whatever question was open for the task it names.
+            await self._services.pending.forget(
+                platform=inbound.platform, chat_id=inbound.chat_id, user_id=inbound.user_id
+            )
+            return await self._run_command(context, tapped)
         pending = await self._services.pending.take(
             platform=inbound.platform,
             chat_id=inbound.chat_id,
@@ -111,9 +125,22 @@ class Dispatcher:
             document_flow = self._registry.find_flow("document")
             if document_flow is not None:
                 return await self._continue(context, document_flow, {})
-        if inbound.is_group:
+        if inbound.is_group and not inbound.reply_to_bot:
             return []  # ordinary group chatter is none of the bot's business
-        return [Reply(context.t("error.not_understood"))]
+        return await self._words(context)
+
+    async def _words(self, context: Context) -> list[Reply]:
+        """Plain words addressed to the bot («họp», «xin phép vắng», a tap on the menu
+        keyboard): the task they name, a short choice when they could mean several, and the
+        menu when they mean nothing we do."""
+        tasks = plain_words.tasks_of(context.inbound.text)
+        if len(tasks) == 1:
+            return await self._run_command(context, tasks[0])
+        if tasks:
+            return menu.pick_task(context, tasks)
+        if context.inbound.is_group:
+            return []  # a reply to the bot that asks nothing («cảm ơn») needs no answer there
+        return menu.not_understood(context)
 
     async def _command(self, context: Context, name: str) -> list[Reply]:
         inbound = context.inbound
@@ -123,17 +150,27 @@ class Dispatcher:
             if resumed is not None and resumed.scope is not Scope.GROUP:
                 context = replace(context, inbound=replace(inbound, command=resumed.vi, args=""))
                 name = resumed.vi
-        command = self._registry.find_command(name)
+        # Accented pseudo-commands (/họp, /xinVắng) are the commands without their diacritics.
+        command = self._registry.find_command(name) or self._registry.find_command(
+            plain_words.command_of(name)
+        )
         if command is None:
             if context.inbound.is_group and context.cell is None and context.actor is None:
                 return []  # a group that never set us up: stay quiet about other bots' commands
-            return [Reply(context.t("error.unknown_command", command=name[:32]))]
+            return self._unknown_command(context, name)
         scope_reply = self._scope_check(context, command.scope)
         if scope_reply is not None:
             return scope_reply
         if not _allowed(command.access, context.actor):
-            return [Reply(context.t(_denied_key(command.access, context.actor)))]
+            return [Reply(context.t(_denied_key(command.access, context.actor, command.refusal)))]
         return await command.handler(context)
+
+    def _unknown_command(self, context: Context, name: str) -> list[Reply]:
+        text = context.t("error.unknown_command", command=name[:32])
+        actor = context.actor
+        if context.inbound.is_group or actor is None or actor.state is not MemberState.ACTIVE:
+            return [Reply(text)]
+        return [menu.task_menu(context, text)]
 
     async def _action(self, context: Context, choice: str) -> list[Reply]:
         prefix, _, arguments = choice.partition(":")

@@ -18,7 +18,7 @@ from typing_extensions import TypedDict
 
 from handlers import roster_import
 from handlers.context import Context, QuestionGone, UserError, button_id
-from handlers.core import Attachment, Choice, Platform, Reply, SharedFile
+from handlers.core import Attachment, Choice, Platform, Reply, SharedFile, Tone
 from handlers.i18n import Texts
 from handlers.numbers import parse_row_id
 from storage.cells import CellRepository
@@ -267,7 +267,9 @@ async def _card(
         # not after the document is out.
         lines.append(context.t("document.card.protect_not_on_zalo"))
     lines.append(context.t("document.card.how"))
-    rows: list[tuple[Choice, ...]] = [(Choice(context.t("document.button.send"), "dk:send"),)]
+    rows: list[tuple[Choice, ...]] = [
+        (Choice(context.t("document.button.send"), "dk:send", tone=Tone.PRIMARY),)
+    ]
     if not context.is_office:
         rows.append((Choice(context.t("document.button.meeting"), "dm"),))
     protect_key = "document.button.protect_off" if protect else "document.button.protect_on"
@@ -277,7 +279,7 @@ async def _card(
             mark = "✅" if cell.id in chosen else "⬜"
             rows.append((Choice(f"{mark} {cell.name}", f"dt:{cell.id}"),))
         rows.append((Choice(context.t("document.button.all_cells"), "dt:all"),))
-    rows.append((Choice(context.t("document.button.discard"), "dk:no"),))
+    rows.append((Choice(context.t("document.button.discard"), "dk:no", tone=Tone.DESTRUCTIVE),))
     return [Reply("\n".join(lines), choices=tuple(rows), replace=replace)]
 
 
@@ -668,10 +670,19 @@ async def mark_read(context: Context, args: list[str]) -> list[Reply]:
         )
     except DocumentNotFound:
         raise UserError("document.error.not_for_you") from None
-    if recorded:
-        return [Reply(context.t("document.read_recorded", title=document.title), popup=True)]
-    when = context.services.texts.datetime(read_at.astimezone(ZoneInfo(cell.timezone)))
-    return [Reply(context.t("document.read_already", when=when), popup=True)]
+    if not recorded:
+        when = context.services.texts.datetime(read_at.astimezone(ZoneInfo(cell.timezone)))
+        return [Reply(context.t("document.read_already", when=when), popup=True)]
+    told = Reply(context.t("document.read_recorded", title=document.title), popup=True)
+    if not context.inbound.is_group:
+        return [told]
+    # The group's post shows how many have read it so far, on its button.
+    reads = await context.services.documents.read_status(document.id, cell.id)
+    read = sum(len(c.read) for c in reads)
+    total = read + sum(len(c.unread) for c in reads)
+    label = context.t("document.button.read_count", read=read, total=total)
+    counted = ((Choice(label, f"dr:{document.id}"),),)
+    return [told, Reply("", choices=counted, edit_buttons=True)]
 
 
 async def read_status(context: Context, args: list[str]) -> list[Reply]:
@@ -754,4 +765,9 @@ async def render_nudge(
         meeting=meeting.title,
         when=texts.datetime(meeting.starts_at.astimezone(zone)),
     )
-    return [document_reply(texts, document, header)]
+    reply = document_reply(texts, document, header)
+    if document.url:
+        # A link to read: «Đọc ngay» opens it at once, beside «Đã đọc» for afterwards.
+        now_read = Choice(texts("document.button.read_now"), "", url=document.url)
+        reply = replace(reply, choices=((now_read,), *reply.choices))
+    return [reply]

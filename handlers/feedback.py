@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from typing_extensions import TypedDict
 
 from handlers.context import Context, QuestionGone, UserError, button_id
-from handlers.core import Choice, Reply, private_reply
+from handlers.core import Choice, Reply, Tone, private_reply
 from handlers.i18n import Texts
 from handlers.numbers import parse_row_id
 from storage.feedback import (
@@ -148,7 +148,7 @@ def _send_choice(context: Context, data: dict[str, object]) -> Reply:
     rows = (
         (Choice(context.t("feedback.button.named"), f"{SEND}:named"),),
         (Choice(context.t("feedback.button.anonymous"), f"{SEND}:anon"),),
-        (Choice(context.t("feedback.button.drop"), f"{SEND}:drop"),),
+        (Choice(context.t("feedback.button.drop"), f"{SEND}:drop", tone=Tone.DESTRUCTIVE),),
     )
     return Reply(context.t("feedback.choose_how", kind=_kind_label(context, kind)), choices=rows)
 

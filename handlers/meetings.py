@@ -18,7 +18,9 @@ from handlers.context import Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, Platform, Reply
 from handlers.fields import fold
 from handlers.i18n import Texts
+from handlers.menu import TASK
 from handlers.numbers import ASCII_DIGITS, is_ascii_digits
+from handlers.plain_words import ABSENCE, DOCUMENTS
 from handlers.vi_datetime import DateTimeProblem, parse_when
 from storage.cells import CellRepository
 from storage.documents import DocumentRepository
@@ -83,11 +85,23 @@ def describe(
         lines.append(texts("meeting.line.link", link=details.online_url))
     if details.agenda:
         lines.append(texts("meeting.line.agenda", agenda=details.agenda))
+    # No "none yet" line: a document posted without naming its meeting would seem missing.
     if documents:
         lines.append(texts("meeting.line.documents", titles="; ".join(documents)))
-    else:
-        lines.append(texts("meeting.line.documents_none"))
     return "\n".join(lines)
+
+
+def next_steps(
+    texts: Texts, details: MeetingDetails, has_documents: bool
+) -> tuple[tuple[Choice, ...], ...]:
+    """What a member does next with a meeting card or a reminder: ask leave (privately; in a
+    group the command points there), join online, read its documents."""
+    row = [Choice(texts("menu.absence"), f"{TASK}:{ABSENCE}")]
+    if details.online_url:
+        row.append(Choice(texts("meeting.button.join_online"), "", url=details.online_url))
+    if has_documents:
+        row.append(Choice(texts("menu.documents"), f"{TASK}:{DOCUMENTS}"))
+    return (tuple(row),)
 
 
 async def _announce(context: Context, cell: OrgUnit, text: str) -> list[Reply]:
@@ -416,7 +430,8 @@ async def list_command(context: Context) -> list[Reply]:
             text += "\n" + context.t("meeting.line.series")
         described.append(text)
     if context.actor is None or not context.actor.leads:
-        return [Reply("\n\n".join(described))]
+        steps = next_steps(texts, coming[0].details, bool(titles[coming[0].id]))
+        return [Reply("\n\n".join(described), choices=steps)]
     return [
         Reply(
             text,
@@ -721,4 +736,5 @@ async def render_reminder(
         remaining = texts("reminders.minutes", n=minutes)
     header = texts("reminders.header", remaining=remaining)
     titles = await documents.titles_for_meeting(meeting.id)
-    return [Reply(header + "\n" + describe(texts, meeting.details, zone, titles))]
+    text = header + "\n" + describe(texts, meeting.details, zone, titles)
+    return [Reply(text, choices=next_steps(texts, meeting.details, bool(titles)))]

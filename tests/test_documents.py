@@ -130,8 +130,12 @@ async def test_members_tap_read_once_and_the_secretary_sees_who_has_not(
     secretary, _, nam, lan = await cell_with_members(harness)
     _, post = await send_in_group(harness, secretary, "Nghị quyết")
     read = post.choices[0][0].data
-    [popup] = await harness.tap(nam, read, group=GROUP)
+    [popup, counted] = await harness.tap(nam, read, group=GROUP)
     assert popup.popup and popup.text == vi("document.read_recorded", title="Nghị quyết")
+    # The group's post now shows its read count on its button (three on the roster).
+    assert counted.edit_buttons and buttons_of([counted]) == {
+        vi("document.button.read_count", read=1, total=3): read
+    }
     harness.services.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
     [again] = await harness.tap(nam, read, group=GROUP)
     assert again.popup and again.text == vi(
@@ -230,6 +234,9 @@ async def test_private_flow_with_meeting_protection_and_nudges(
         services.meetings, services.cells, services.documents, vi, {"meeting_id": meeting}, START
     )
     assert vi("meeting.line.documents", titles="Kế hoạch sinh hoạt") in reminder.text
+    # Both carry the step to its documents.
+    assert buttons_of([listing])[vi("menu.documents")] == "go:tailieu"
+    assert buttons_of([reminder])[vi("menu.documents")] == "go:tailieu"
 
     # The nudge is rendered at send time: nothing for someone who has read it by then.
     nam_payload = next(r["payload"] for r in nudges if r["chat_id"] == nam.user_id)
@@ -249,6 +256,33 @@ async def test_private_flow_with_meeting_protection_and_nudges(
     )
     assert nudge.shared_file == post.shared_file and nudge.protect_content
     assert await render_nudge(*args, lan_payload, meeting_at) == []
+
+
+async def test_a_nudge_for_a_link_carries_read_now(
+    harness: Harness, sqlite_engine: AsyncEngine
+) -> None:
+    secretary, cell, nam, _lan = await cell_with_members(harness)
+    meeting_at = START + timedelta(days=5)
+    meeting = await insert_meeting(sqlite_engine, cell.id, meeting_at)
+    await harness.say(secretary, "/tailieu https://example.org/nq5.pdf Nghị quyết 5", group=GROUP)
+    await harness.tap(secretary, f"dm:{meeting}", group=GROUP)
+    await harness.tap(secretary, "dk:send", group=GROUP)
+    async with sqlite_engine.connect() as connection:
+        rows = (await connection.execute(select(outbox))).mappings().all()
+    payload = next(
+        r["payload"]
+        for r in rows
+        if r["payload"]["type"] == NUDGE_PAYLOAD and r["chat_id"] == nam.user_id
+    )
+    services = harness.services
+    args = (services.documents, services.meetings, services.cells, vi)
+    [nudge] = await render_nudge(*args, payload, meeting_at - NUDGE_LEAD)
+    [read_now], [read] = nudge.choices
+    assert (read_now.label, read_now.url) == (
+        vi("document.button.read_now"),
+        "https://example.org/nq5.pdf",
+    )
+    assert read.label == vi("document.button.read")
 
 
 async def test_a_link_with_its_title_in_one_line(harness: Harness) -> None:

@@ -28,6 +28,7 @@ from scheduler.clock import ManualClock
 from storage.schema import attendance, feedback, members
 from tests.support.fake_zalo_api import (
     FakeZaloApi,
+    Mark,
     SentMessage,
     ZaloGroup,
     ZaloUser,
@@ -99,6 +100,9 @@ async def found_cell(zalo: FakeZaloApi) -> tuple[ZaloUser, ZaloUser, ZaloGroup]:
     await zalo.wait_for(
         group.id, has(vi("join.approved", name="Lê Văn Nam", cell=CELL)), after=mark
     )
+    # The new member gets the menu of tasks privately, as numbered lines.
+    welcome = await zalo.wait_for(member.id, has(vi("menu.meetings")), after=mark)
+    assert f"1. {vi('menu.meetings')}" in welcome.text
     return secretary, member, group
 
 
@@ -248,12 +252,12 @@ async def test_a_file_a_reply_carries_travels_as_a_link(zalo: FakeZaloApi, chibo
 async def test_quota_warning_goes_privately_to_the_secretary_once(
     zalo: FakeZaloApi, tmp_path: Path, clock: ManualClock
 ) -> None:
-    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=10, zalo_quota_warn_percent=50)
+    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=10, zalo_quota_warn_percent=60)
     async with running_zalo(settings, clock=clock):
-        secretary, member, group = await found_cell(zalo)  # 4 messages: below the level
+        secretary, member, group = await found_cell(zalo)  # 5 messages: below the level
         await zalo.idle(0.5)
         assert zalo.sent_to(secretary.id) == []
-        for _ in range(3):  # the 5th reaches half of 10, the ones after do not warn again
+        for _ in range(3):  # the 6th reaches 60 % of 10, the ones after do not warn again
             mark = zalo.mark()
             await zalo.say(member, "/trogiup", group=group)
             await zalo.wait_for(group.id, after=mark)
@@ -380,7 +384,13 @@ async def test_check_in_in_a_zalo_group_by_number(
 ) -> None:
     secretary, member, group = await found_cell(zalo)
     await schedule(zalo, secretary, group)
+    mark = zalo.mark()
     clock.advance(timedelta(days=2, minutes=25))  # 19:25 on the day, local time
+    # The two reminders still due (a day and two hours before) go out first: they carry
+    # numbered next steps, and a number answers the newest numbered message in the group.
+    for _ in range(2):
+        reminder = await zalo.wait_for(group.id, has(vi("menu.absence")), after=mark)
+        mark = Mark(sent=zalo.sent.index(reminder) + 1, calls=0)
     mark = zalo.mark()
     await zalo.say(secretary, "/diemdanh", group=group)
     sheet = await zalo.wait_for(group.id, has(vi("attendance.button.in_person")), after=mark)

@@ -232,6 +232,46 @@ async def test_phone_screen_with_large_text_has_no_sideways_scrolling(
     await shot(page, "4-phone-large-text")
 
 
+async def test_a_small_phone_shows_chat_input_and_the_menu_keys_on_one_screen(
+    running_playground: RunningPlayground, page: Any
+) -> None:
+    """360×740: the messages, the input box and the menu keys are in view without scrolling,
+    and a menu key does its task as a tap on Telegram would."""
+    expect = playwright_api.expect
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await page.goto(running_playground.url)
+    await be(page, MEMBER_NAMES[2])
+    await page.click("#tab-private")
+    await say(page, "/start")
+    keys = page.locator("[data-testid=keyboard]")
+    await expect(keys.get_by_role("button", name=vi("menu.meetings"))).to_be_visible()
+    await keys.get_by_role("button", name=vi("menu.meetings")).click()
+    await expect(message(page, vi("playground.demo.place"))).to_be_visible()
+    scroll = await page.evaluate(
+        "document.documentElement.scrollHeight - document.documentElement.clientHeight"
+    )
+    assert scroll <= 0
+    for part in ("#messages", "#text", "#send", "[data-testid=keyboard]"):
+        box = await page.locator(part).bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 740, part
+    messages = await page.locator("#messages").bounding_box()
+    assert messages is not None and messages["height"] >= 150  # the chat keeps real room
+    await shot(page, "6-phone-360-menu")
+
+
+async def test_after_a_restart_the_page_says_the_history_was_reset(
+    running_playground: RunningPlayground, page: Any
+) -> None:
+    expect = playwright_api.expect
+    await page.goto(running_playground.url)
+    await expect(page.locator("#reset")).to_be_hidden()
+    # As if this browser had seen the playground before it was restarted.
+    await page.evaluate("localStorage.setItem('chibo-boot', 'an-earlier-start')")
+    await page.reload()
+    await expect(page.locator("#reset")).to_have_text(vi("playground.reset"))
+    await expect(page.locator("#reset")).to_be_visible()
+
+
 async def test_a_member_answers_a_quiz_in_the_group(
     running_playground: RunningPlayground, page: Any
 ) -> None:

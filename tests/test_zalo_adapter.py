@@ -131,6 +131,21 @@ def test_replies_render_as_text_with_numbered_options(output: ZaloOutput) -> Non
     assert asked.endswith(vi("zalo.answer_group", bot=BOT))
 
 
+def test_a_link_choice_is_written_out_and_takes_no_number(output: ZaloOutput) -> None:
+    reply = Reply(
+        "Họp tối nay",
+        choices=(
+            (
+                Choice("🙋 Xin vắng", "go:xinvang"),
+                Choice("🎥 Vào họp", "", url="https://meet.example.org/kp5"),
+            ),
+        ),
+    )
+    text = output.render(reply, in_group=False)
+    assert "🎥 Vào họp: https://meet.example.org/kp5" in text
+    assert "1. 🙋 Xin vắng" in text and "2." not in text
+
+
 async def test_outbox_sender_splits_long_texts_and_keeps_group_options(
     zalo: FakeZaloApi, output: ZaloOutput, sqlite_engine: AsyncEngine, clock: ManualClock
 ) -> None:

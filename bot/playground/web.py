@@ -8,6 +8,7 @@ except the clock it moves forward.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,6 +48,7 @@ MAX_FILE_NAME = 255
 # Labels of the page itself, from the catalogs like every other text people read.
 LABELS = (
     "playground.title",
+    "playground.reset",
     "playground.intro",
     "playground.who",
     "playground.role.secretary",
@@ -103,6 +105,8 @@ class Playground:
         # Where each person last acted in each chat, as a position in the bot's sent messages:
         # a question asked after that is theirs to answer.
         self._acted: dict[tuple[int, int], int] = {}
+        # The chat history lives in memory: a page that saw another boot says it was reset.
+        self._boot = secrets.token_hex(8)
         self.app = Starlette(
             routes=[
                 Route("/", self._page),
@@ -144,6 +148,7 @@ class Playground:
                 "people": people,
                 "group": {"id": world.group.id},
                 "clock": self._clock_text(),
+                "boot": self._boot,
             }
         )
 
@@ -158,12 +163,28 @@ class Playground:
         return JSONResponse(
             {
                 "clock": self._clock_text(),
+                "boot": self._boot,
                 "messages": [
                     self._message_json(message, target.person, message is question)
                     for message in shown
                 ],
+                "keyboard": self._keyboard(target),
             }
         )
+
+    def _keyboard(self, target: _Target) -> list[list[str]]:
+        """The menu keys under the input box, as Telegram keeps them: those the newest message
+        that set or removed a reply keyboard left (in a private chat, one person's)."""
+        for message in reversed(self._api.sent_in(target.chat)):
+            markup = message.reply_markup or {}
+            if "remove_keyboard" in markup:
+                return []
+            if "keyboard" in markup:
+                return [
+                    [key if isinstance(key, str) else str(key.get("text", "")) for key in row]
+                    for row in markup["keyboard"]
+                ]
+        return []
 
     # --- acting as a person ----------------------------------------------------------------
 
