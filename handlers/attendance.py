@@ -510,7 +510,8 @@ async def attendance_command(context: Context) -> list[Reply]:
     cell = context.require_cell()
     if not context.require_actor().leads:
         if context.inbound.is_group:
-            raise UserError("error.leader_only")
+            # A member wanting to check in is shown where: the «Có mặt» button.
+            raise UserError("attendance.member_hint")
         return [await _online_card(context, cell)]
     repo = _repo(context)
     meeting = await repo.current(cell.id, context.now)
@@ -542,7 +543,9 @@ async def _online_card(context: Context, cell: OrgUnit) -> Reply:
     online» (members far away follow the meeting without the group at hand)."""
     meeting = await _repo(context).current(cell.id, context.now)
     if meeting is None:
-        return await _no_meeting(context, cell)
+        # No meeting now: what a member does when there is one (the leaders' «how to schedule»
+        # is not for them).
+        return Reply(context.t("attendance.member_hint"))
     if meeting.is_closed:
         raise _closed_error(context, cell, meeting)
     when = _when(context.services.texts, cell, meeting)

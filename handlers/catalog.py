@@ -109,8 +109,6 @@ def build_registry() -> Registry:
             Access.MEMBER,
             Scope.ANY,
             "attendance.cmd",
-            # A member wanting to check in is shown where: the «Có mặt» button.
-            refusal="attendance.member_hint",
         )
     )
     registry.command(

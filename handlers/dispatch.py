@@ -51,13 +51,11 @@ def _allowed(access: Access, actor: Member | None) -> bool:
     return actor.role is Role.SECRETARY
 
 
-def _denied_key(access: Access, actor: Member | None, refusal: str | None = None) -> str:
+def _denied_key(access: Access, actor: Member | None) -> str:
     if actor is None:
         return "error.not_member"
     if actor.state is MemberState.PENDING:
         return "error.pending_member"
-    if refusal is not None:
-        return refusal  # the command says what a member can do instead
     return "error.secretary_only" if access is Access.SECRETARY else "error.leader_only"
 
 
@@ -162,7 +160,7 @@ class Dispatcher:
         if scope_reply is not None:
             return scope_reply
         if not _allowed(command.access, context.actor):
-            return [Reply(context.t(_denied_key(command.access, context.actor, command.refusal)))]
+            return [Reply(context.t(_denied_key(command.access, context.actor)))]
         return await command.handler(context)
 
     def _unknown_command(self, context: Context, name: str) -> list[Reply]:

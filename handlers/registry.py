@@ -36,8 +36,7 @@ class Scope(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Command:
     """A slash command. ``vi`` is the Vietnamese name without diacritics, ``en`` the English
-    alias; either one works. ``description`` is the catalog key shown in the command menu;
-    ``refusal`` the one for someone not allowed, when there is something else they can do."""
+    alias; either one works. ``description`` is the catalog key shown in the command menu."""
 
     vi: str
     en: str
@@ -46,7 +45,6 @@ class Command:
     scope: Scope
     description: str
     in_menu: bool = True
-    refusal: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

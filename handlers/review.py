@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from typing_extensions import TypedDict
 
-from handlers.context import ANSWER_TTL, Context, UserError, button_id
+from handlers.context import ANSWER_TTL, Context, QuestionGone, UserError, button_id
 from handlers.core import Choice, OutboundFile, Reply, SharedFile
 from handlers.documents import MAX_FILE_BYTES, classified_mark
 from handlers.numbers import parse_number
@@ -463,11 +463,10 @@ async def deadline_ask(context: Context, args: list[str]) -> list[Reply]:
 async def deadline_answer(context: Context, data: dict[str, object]) -> list[Reply]:
     unit = _secretary_cell(context)
     year = _year(context, unit, str(data["year"]), typed=False)
-    await context.expect_answer(DEADLINE_FLOW, {"year": year}, ttl=ANSWER_TTL)
+    # A bad date keeps the question open (the dispatcher puts it back on a UserError).
     deadline = parse_deadline(context.inbound.text, _zone(unit))
     if deadline <= context.now:
         raise UserError("review.error.deadline_past")
-    await context.take_question()
     reminders = await _reminders(context, unit, year, deadline, planned=True)
     await _repo(context).set_deadline(
         cell_id=unit.id,
@@ -609,10 +608,11 @@ async def set_grade(context: Context, args: list[str]) -> list[Reply]:
 
 async def _open_deadline(context: Context, unit: OrgUnit, year: int) -> datetime:
     deadline = await _repo(context).deadline(unit.id, year)
+    # Either way an open question for a self-review can no longer be answered: it closes.
     if deadline is None:
-        raise UserError("review.error.no_round", year=year)
+        raise QuestionGone("review.error.no_round", year=year)
     if deadline <= context.now:
-        raise UserError("review.error.closed", year=year, date=_date(context, deadline, unit))
+        raise QuestionGone("review.error.closed", year=year, date=_date(context, deadline, unit))
     return deadline
 
 
@@ -633,8 +633,7 @@ async def submit_answer(context: Context, data: dict[str, object]) -> list[Reply
     attachment = context.inbound.attachment
     text = context.inbound.text.strip()
     limit = f"{MAX_FILE_BYTES // (1024 * 1024)} MB"
-    # Keep the question open on a refusal: the member only has to send another one.
-    await context.expect_answer(SUBMIT_FLOW, {"year": year}, ttl=ANSWER_TTL)
+    # A refusal below keeps the question open: the member only has to send another one.
     mark = classified_mark(text, attachment.file_name if attachment else "")
     if mark is not None:
         raise UserError("review.error.classified", mark=mark.upper())
@@ -646,7 +645,6 @@ async def submit_answer(context: Context, data: dict[str, object]) -> list[Reply
             raise UserError("review.error.too_big", limit=limit)
     elif not text:
         raise UserError("review.error.empty")
-    await context.take_question()
     await _repo(context).submit(
         cell_id=unit.id,
         member_id=actor.id,

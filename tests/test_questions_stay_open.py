@@ -136,6 +136,22 @@ WALKS: dict[str, Walk] = {
         "Đảng viên dự bị có biểu quyết không?\n*A. Không\nB. Có",
         "",
     ),
+    "review_deadline": Walk(
+        "secretary",
+        False,
+        lambda w, _: {"year": 2026},
+        "1/11/2026",
+        "31/12/2026",
+        "review.deadline.done",
+    ),
+    "review_submit": Walk(
+        "member",
+        False,
+        lambda w, _: {"year": 2026},
+        " ",
+        "Bản tự kiểm điểm năm 2026 của tôi.",
+        "review.submit.done",
+    ),
     "setup_name": Walk("founder", True, lambda w, _: {}, "x" * 300, "Chi bộ Khu phố 9", ""),
     "profile_edit": Walk(
         "member",
@@ -226,6 +242,17 @@ async def test_a_bad_answer_keeps_the_question_open_for_the_right_one(
         person = world.secretary if walk.who == "secretary" else world.member
         group = GROUP
     chat = group if walk.in_group else person.user_id
+    if flow == "review_submit":  # self-reviews are taken only while a round is open
+        cell = await harness.services.cells.cell_for_chat("telegram", GROUP)
+        assert cell is not None
+        await harness.services.review.set_deadline(
+            cell_id=cell.id,
+            year=2026,
+            deadline=START + timedelta(days=20),
+            reminders=[],
+            actor=Actor("test"),
+            now=START,
+        )
     await harness.services.pending.expect(
         platform="telegram",
         chat_id=chat,
