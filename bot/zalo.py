@@ -1,43 +1,38 @@
 """The Zalo adapter: Zalo events become neutral ``Inbound``s, ``Reply``s become text.
 
 Zalo has no buttons, no editing and no files, and in groups it delivers only messages that
-mention the bot (or reply to it). So choices render as numbered lines and the number (or the
-option's text) is taken as the answer; the options wait per (chat, person) in the database until
-they expire, and a group's latest options are open to everyone there (the dispatcher still checks
-who may do what). Files travel as signed, expiring links to our web endpoint.
+mention the bot (or reply to it). So choices render as numbered lines, the replies to one message
+numbered as one list, and the number (or the option's text) is taken as the answer to the newest
+card that person saw in that chat (handlers/cards.py keeps that model). Files travel as signed,
+expiring links to our web endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import unicodedata
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from bot.links import DOCUMENT, TEMPORARY, LinkSigner, ServedFile, TemporaryFiles
 from bot.relay import PlatformSenders
 from bot.zalo_client import ZaloClient, ZaloError, ZaloRateLimited
+from handlers.cards import Answer, NumberedCards, ShownOption
 from handlers.core import ChatKind, Inbound, Platform, Reply, SharedFile
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import Clock
 from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
 from storage.cells import CellRepository
-from storage.choices import ANYONE, ChoiceRepository, Option
 from storage.seen_messages import SeenMessages
 from storage.usage import UsageRepository
 
 logger = logging.getLogger(__name__)
 
-CHOICES_TTL = timedelta(hours=12)
 TEXT_EVENTS = ("message.text.received", "message.image.received")
 UNAVAILABLE_CODES = (403, 404)
 NO_ANSWER = 0  # ZaloError.code when the request got no answer at all
 SERVER_ERRORS = 500
-_NUMBER = re.compile(r"^\s*(?:số\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 
 
 class ZaloGateway:
@@ -53,12 +48,6 @@ class ZaloGateway:
 
     async def download(self, file_id: str) -> bytes:
         raise ZaloError("download", 0, "Zalo does not deliver files to bots")
-
-
-def _plain(text: str) -> str:
-    """For matching an option typed back: letters and digits only, case folded."""
-    normal = unicodedata.normalize("NFC", text).casefold()
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in normal).split())
 
 
 def strip_mention(text: str, bot_name: str) -> str:
@@ -99,22 +88,6 @@ def to_inbound(event: dict[str, Any], bot_name: str) -> Inbound | None:
     return base
 
 
-def pick(options_lists: list[list[Option]], text: str) -> str | None:
-    """The choice data ``text`` answers: a number of a listed option, or an option's text."""
-    number = _NUMBER.match(text)
-    wanted = _plain(text)
-    for options in options_lists:
-        if number is not None:
-            position = int(number.group(1))
-            if 1 <= position <= len(options):
-                return options[position - 1][1]
-            continue
-        for label, data in options:
-            if wanted and _plain(label) == wanted:
-                return data
-    return None
-
-
 class ZaloOutput:
     """Renders replies as Zalo text, sends them, keeps their options and counts what is sent."""
 
@@ -123,7 +96,7 @@ class ZaloOutput:
         client: ZaloClient,
         texts: Texts,
         clock: Clock,
-        choices: ChoiceRepository,
+        cards: NumberedCards,
         usage: UsageRepository,
         cells: CellRepository,
         *,
@@ -136,7 +109,7 @@ class ZaloOutput:
         self._client = client
         self._texts = texts
         self._clock = clock
-        self._choices = choices
+        self._cards = cards
         self._usage = usage
         self._cells = cells
         self.bot_name = bot_name
@@ -145,7 +118,9 @@ class ZaloOutput:
         self._signer = signer
         self._files = files
 
-    def render(self, reply: Reply, *, in_group: bool) -> str:
+    def render(self, reply: Reply, *, in_group: bool, first: int = 1, hint: bool = True) -> str:
+        """``reply`` as Zalo text, its options numbered from ``first`` (the replies to one
+        message are one list); ``hint`` adds how to answer (under the list's last part)."""
         texts = self._texts
         parts = [reply.text.strip()] if reply.text.strip() else []
         if reply.file is not None:
@@ -154,9 +129,10 @@ class ZaloOutput:
             parts.append(self._document_line(reply.shared_file))
         options = [choice.label for row in reply.choices for choice in row]
         if options:
-            parts.append("\n".join(f"{n}. {label}" for n, label in enumerate(options, 1)))
-            key = "zalo.choose_group" if in_group else "zalo.choose_private"
-            parts.append(texts(key, bot=self.bot_name, example=1))
+            parts.append("\n".join(f"{n}. {label}" for n, label in enumerate(options, first)))
+            if hint:
+                key = "zalo.choose_group" if in_group else "zalo.choose_private"
+                parts.append(texts(key, bot=self.bot_name, example=first))
         if reply.ask_text and in_group:
             parts.append(texts("zalo.answer_group", bot=self.bot_name))
         if reply.continue_privately:
@@ -180,33 +156,52 @@ class ZaloOutput:
         return self._texts("zalo.file_link", name=shared.file_name, link=url)
 
     async def deliver(
-        self, chat_id: str, reply: Reply, *, asker: str | None, in_group: bool | None
+        self,
+        chat_id: str,
+        replies: list[Reply],
+        *,
+        asker: str | None,
+        in_group: bool | None,
+        confirming: bool = False,
+        echo: str = "",
     ) -> None:
-        """Send one reply to ``chat_id``. ``asker`` is who the reply answers (None for the
-        outbox); their options, and in a group everyone's, are what a number then picks.
-        ``in_group`` None: look it up (a cell's group, or else a private chat)."""
+        """Send ``replies`` to ``chat_id`` as one card: their options numbered as one list.
+        ``asker`` is who they answer (None for the outbox, then everyone there may answer);
+        ``confirming``: the card confirms an act and lives only minutes; ``echo`` (what a
+        typed number chose) goes first. ``in_group`` None: look it up (a cell's group, or else
+        a private chat)."""
         if in_group is None:
             in_group = await self._cells.cell_for_chat(Platform.ZALO, chat_id) is not None
-        text = self.render(reply, in_group=in_group)
-        if not text.strip():
-            return
-        options = [(choice.label, choice.data) for row in reply.choices for choice in row]
-        holders: list[str] = []
-        if options and (asker is None or in_group):
-            holders.append(ANYONE)  # anyone there may answer; the dispatcher checks who may
-        if asker is not None and (options or reply.ask_text):
-            holders.append(asker)  # a new question replaces what they could pick before
-        # Offered before the message goes out: a quick answer must find its options.
-        for holder in holders:
-            await self._choices.offer(
-                platform=Platform.ZALO,
-                chat_id=chat_id,
-                user_id=holder,
-                options=options,
-                expires_at=self._clock.now() + CHOICES_TTL,
+        last_card = max((n for n, r in enumerate(replies) if r.choices), default=-1)
+        messages: list[str] = []
+        options: list[ShownOption] = []
+        card_parts: list[str] = []
+        for position, reply in enumerate(replies):
+            text = self.render(
+                reply, in_group=in_group, first=len(options) + 1, hint=position == last_card
             )
-        parts = await self._client.send_message(chat_id, text)
-        await self._count(len(parts))
+            about = reply.text.strip().partition("\n")[0]
+            shown = [ShownOption(c.label, c.data, about) for row in reply.choices for c in row]
+            if shown:
+                card_parts.append(text)
+            options += shown
+            if text.strip():
+                messages.append(text)
+        if echo:
+            messages = [f"{echo}\n\n{messages[0]}" if messages else echo, *messages[1:]]
+        # Recorded before the messages go out: a quick answer must find its card.
+        await self._cards.show(
+            chat_id=chat_id,
+            asker=asker,
+            in_group=in_group,
+            options=options,
+            text="\n\n".join(card_parts),
+            question=any(reply.ask_text for reply in replies),
+            confirming=confirming,
+        )
+        for text in messages:
+            parts = await self._client.send_message(chat_id, text)
+            await self._count(len(parts))
 
     async def _count(self, messages: int) -> None:
         usage = await self._usage.count(
@@ -230,8 +225,7 @@ class ZaloSender:
         if platform != Platform.ZALO:
             raise ValueError(f"ZaloSender cannot send to {platform!r}")
         try:
-            for reply in replies:
-                await self._output.deliver(chat_id, reply, asker=None, in_group=None)
+            await self._output.deliver(chat_id, replies, asker=None, in_group=None)
         except ZaloRateLimited as error:
             raise RetryLater(error.retry_after) from None
         except ZaloError as error:
@@ -249,10 +243,10 @@ class ZaloAdapter:
     """Receives Zalo events (polled or from the webhook), runs the dispatcher, sends replies."""
 
     def __init__(
-        self, output: ZaloOutput, choices: ChoiceRepository, seen: SeenMessages, clock: Clock
+        self, output: ZaloOutput, cards: NumberedCards, seen: SeenMessages, clock: Clock
     ) -> None:
         self._output = output
-        self._choices = choices
+        self._cards = cards
         self._seen = seen
         self._clock = clock
         self._dispatcher: Dispatcher | None = None
@@ -291,38 +285,40 @@ class ZaloAdapter:
     async def _handle(
         self, dispatcher: Dispatcher, relay: PlatformSenders, inbound: Inbound
     ) -> None:
-        inbound = await self._with_choice(inbound)
-        replies = await dispatcher.handle(inbound, ZaloGateway())
+        answer = await self._cards.answer(inbound)
+        replies, confirming, echo = await self._replies(dispatcher, inbound, answer)
+        # Each chat hears its replies as one message sequence, numbered as one list.
+        by_chat: dict[str, list[Reply]] = {}
         for reply in replies:
-            if reply.platform not in (None, Platform.ZALO):
-                continue
-            chat_id = reply.chat_id or inbound.chat_id
+            if reply.platform in (None, Platform.ZALO):
+                by_chat.setdefault(reply.chat_id or inbound.chat_id, []).append(reply)
+        for chat_id, chat_replies in by_chat.items():
             same_chat = chat_id == inbound.chat_id
             try:
                 await self._output.deliver(
                     chat_id,
-                    reply,
+                    chat_replies,
                     asker=inbound.user_id if same_chat else None,
                     in_group=inbound.is_group if same_chat else None,
+                    confirming=confirming and same_chat,
+                    echo=echo if same_chat else "",
                 )
             except ZaloError as error:
-                # The next reply may go to another chat that still works.
+                # The next chat may still work.
                 logger.warning("zalo: a reply could not be sent: %s", error.code)
         # A cell's group on the other platform (Telegram) hears it through that platform.
         await relay.relay([r for r in replies if r.platform not in (None, Platform.ZALO)])
 
-    async def _with_choice(self, inbound: Inbound) -> Inbound:
-        """A number or an option's text answering options we showed becomes that choice."""
-        if inbound.command is not None or not inbound.text:
-            return inbound
-        options = await self._choices.options_for(
-            platform=Platform.ZALO,
-            chat_id=inbound.chat_id,
-            user_id=inbound.user_id,
-            now=self._clock.now(),
-        )
-        data = pick(options, inbound.text)
-        return inbound if data is None else replace(inbound, choice=data, text="")
+    async def _replies(
+        self, dispatcher: Dispatcher, inbound: Inbound, answer: Answer | None
+    ) -> tuple[list[Reply], bool, str]:
+        """What to say, whether its card confirms an act, and the echo of a typed choice."""
+        if answer is None:
+            return await dispatcher.handle(inbound, ZaloGateway()), False, ""
+        if answer.choice is None:
+            return list(answer.replies), answer.confirming, ""
+        chosen = replace(inbound, choice=answer.choice, text="")
+        return await dispatcher.handle(chosen, ZaloGateway()), answer.confirming, answer.echo
 
 
 class ZaloPoller:

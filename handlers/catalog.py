@@ -124,7 +124,16 @@ def build_registry() -> Registry:
 
     # Buttons. Leaders decide join requests in the group; roster changes happen privately.
     registry.action(Action("join", cells.join_button, Access.ANYONE, Scope.GROUP, NONE))
-    registry.action(Action("jn", cells.decide_join, Access.LEADER, Scope.ANY, f"{ID}:(ok|no|{ID})"))
+    registry.action(
+        Action(
+            "jn",
+            cells.decide_join,
+            Access.LEADER,
+            Scope.ANY,
+            f"{ID}:(ok|no|{ID})",
+            confirm="confirm.join",
+        )
+    )
     registry.action(Action("ml", roster.members_button, Access.MEMBER, Scope.ANY, ID))
     registry.action(Action("pf", profile.profile_button, Access.MEMBER, Scope.PRIVATE, NONE))
     registry.action(Action("im", menu.import_hint, Access.SECRETARY, Scope.PRIVATE, NONE))
@@ -135,8 +144,26 @@ def build_registry() -> Registry:
     registry.action(
         Action("ss", roster.set_status, Access.SECRETARY, Scope.PRIVATE, f"{ID}:{WORD}")
     )
-    registry.action(Action("ho", roster.hand_over_ask, Access.SECRETARY, Scope.PRIVATE, ID))
-    registry.action(Action("hy", roster.hand_over, Access.SECRETARY, Scope.PRIVATE, ID))
+    registry.action(
+        Action(
+            "ho",
+            roster.hand_over_ask,
+            Access.SECRETARY,
+            Scope.PRIVATE,
+            ID,
+            asks_confirmation=True,
+        )
+    )
+    registry.action(
+        Action(
+            "hy",
+            roster.hand_over,
+            Access.SECRETARY,
+            Scope.PRIVATE,
+            ID,
+            confirm="confirm.hand_over",
+        )
+    )
     registry.action(Action("aa", roster.set_auto_accept, Access.SECRETARY, Scope.PRIVATE, "[01]"))
     # Editing a record: members their own phone and name, the secretary every field.
     registry.action(Action("ed", profile.edit_menu, Access.MEMBER, Scope.PRIVATE, ID))
@@ -144,7 +171,8 @@ def build_registry() -> Registry:
         Action("ef", profile.edit_field_ask, Access.MEMBER, Scope.PRIVATE, f"{ID}:{WORD}")
     )
 
-    # Meeting buttons: guided scheduling, the draft's decision, edit and cancel.
+    # Meeting buttons: guided scheduling, the draft's decision, edit and cancel. Cancelling
+    # asks first («mx»), and that question is the confirmation a typed number needs.
     for prefix, handler, shape in (
         ("md", meetings.pick_day, DAY),
         ("mt", meetings.pick_time, f"{DAY}:[0-9]{{4}}"),
@@ -152,19 +180,33 @@ def build_registry() -> Registry:
         ("mk", meetings.decide_draft, WORD),
         ("me", meetings.edit_menu, ID),
         ("mf", meetings.edit_ask, f"{ID}:{WORD}"),
-        ("mx", meetings.cancel_ask, ID),
-        ("my", meetings.cancel_meeting, ID),
-        ("mz", meetings.stop_series, ID),
         ("mq", meetings.keep_meeting, NONE),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
+    registry.action(
+        Action("mx", meetings.cancel_ask, Access.LEADER, Scope.ANY, ID, asks_confirmation=True)
+    )
+    for prefix, handler, act in (
+        ("my", meetings.cancel_meeting, "confirm.cancel_meeting"),
+        ("mz", meetings.stop_series, "confirm.stop_series"),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, ID, confirm=act))
     registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE, "[01]"))
     # Attendance buttons: members say "present" in the group; leaders close check-in from
     # the group or the private marking sheet, where they mark anyone and turn its pages.
     registry.action(
         Action("ci", attendance.member_checkin, Access.MEMBER, Scope.GROUP, f"{ID}:{WORD}")
     )
-    registry.action(Action("cc", attendance.close_checkin, Access.LEADER, Scope.ANY, ID))
+    registry.action(
+        Action(
+            "cc",
+            attendance.close_checkin,
+            Access.LEADER,
+            Scope.ANY,
+            ID,
+            confirm="confirm.close_checkin",
+        )
+    )
     registry.action(
         Action("cm", attendance.leader_mark, Access.LEADER, Scope.PRIVATE, f"{ID}:{ID}:{WORD}")
     )
@@ -196,9 +238,19 @@ def build_registry() -> Registry:
     for prefix, handler, shape in (
         (feedback.LIST, feedback.list_page, ID),
         (feedback.ITEM, feedback.open_item, ID),
-        (feedback.STEP, feedback.step_ask, f"{ID}:{WORD}"),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE, shape))
+    # Moving an item tells its author: by number it is confirmed first.
+    registry.action(
+        Action(
+            feedback.STEP,
+            feedback.step_ask,
+            Access.LEADER,
+            Scope.PRIVATE,
+            f"{ID}:{WORD}",
+            confirm="confirm.feedback_step",
+        )
+    )
     registry.flow(
         Flow(feedback.TEXT_FLOW, feedback.text_answer, Access.MEMBER, feedback.TextQuestion)
     )
@@ -238,7 +290,14 @@ def build_registry() -> Registry:
     ):
         registry.action(Action(prefix, member_handler, Access.MEMBER, Scope.PRIVATE, shape))
     registry.action(
-        Action(absences.DECIDE, absences.decide, Access.LEADER, Scope.PRIVATE, f"{ID}:[yn]")
+        Action(
+            absences.DECIDE,
+            absences.decide,
+            Access.LEADER,
+            Scope.PRIVATE,
+            f"{ID}:[yn]",
+            confirm="confirm.absence",
+        )
     )
     registry.action(
         Action(absences.LIST, absences.list_requests, Access.LEADER, Scope.PRIVATE, f"({ID})?")
@@ -265,12 +324,16 @@ def build_registry() -> Registry:
         )
     )
     for prefix, handler, shape in (
-        ("dk", documents.decide, "send|no"),
         ("dm", documents.pick_meeting, f"({ID})?"),
         ("dp", documents.toggle_protect, NONE),
         ("dt", documents.toggle_target, f"all|{ID}"),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
+    registry.action(
+        Action(
+            "dk", documents.decide, Access.LEADER, Scope.ANY, "send|no", confirm="confirm.document"
+        )
+    )
     registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY, ID))
     registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE, f"{ID}(:r)?"))
     registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE, ID))
