@@ -97,6 +97,15 @@ class NumberedCards:
             return False
         return allowed(action.access, actor)
 
+    def _open(self, data: str, asker: Member | None) -> bool:
+        """Whether others in a group may answer this option of someone's card: an action
+        that only works in a group belongs to the whole group (check-in, «Tham gia»), and one
+        the asker may not take is for those who may (a newcomer's request is the leaders')."""
+        action = self._action(data)
+        if action is not None and action.scope is Scope.GROUP:
+            return True
+        return not self.may_use(data, asker, in_group=True)
+
     def asks_confirmation(self, choice: str) -> bool:
         action = self._action(choice)
         return action is not None and action.asks_confirmation
@@ -136,7 +145,7 @@ class NumberedCards:
                 CardOption(
                     option.label,
                     option.data,
-                    asker is None or (in_group and not self.may_use(option.data, actor, in_group=True)),
+                    asker is None or (in_group and self._open(option.data, actor)),
                     option.about,
                 )
                 for option in options
@@ -185,7 +194,9 @@ class NumberedCards:
             if usable(live, option):
                 return await self._chosen(live, number, option)
             return self._refused(option, actor, inbound)
-        if live is None:
+        if current is None:
+            # No card of this person's here: a number under someone else's card is refused
+            # with the reason (a member answering a leader's request).
             for card in cards:
                 if card.expires_at > self._services.clock.now() and number <= len(card.options):
                     option = card.options[number - 1]

@@ -25,7 +25,7 @@ from bot.links import DOCUMENT, ServedFile
 from bot.settings import Settings
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from storage.schema import attendance, feedback, members
+from storage.schema import attendance, feedback, meetings, members
 from tests.support.fake_zalo_api import (
     FakeZaloApi,
     SentMessage,
@@ -50,6 +50,18 @@ def number_of(message: SentMessage, label: str) -> str:
         if found and found.group(2) == label:
             return found.group(1)
     raise AssertionError(f"no option {label!r} in {message.text!r}")
+
+
+async def confirm(
+    zalo: FakeZaloApi, user: ZaloUser, label: str, *, group: ZaloGroup | None = None
+) -> SentMessage:
+    """Answer the confirmation a number for an irreversible act asks (it restates the act)."""
+    chat = group.id if group else user.id
+    question = await zalo.wait_for(chat, has(vi("card.confirm_yes", label=label)))
+    mark = zalo.mark()
+    await zalo.say(user, number_of(question, vi("card.confirm_yes", label=label)), group=group)
+    await zalo.wait_for(chat, after=mark)
+    return question
 
 
 def zalo_settings(zalo: FakeZaloApi, tmp_path: Path, **extra: Any) -> Settings:
@@ -96,6 +108,7 @@ async def found_cell(zalo: FakeZaloApi) -> tuple[ZaloUser, ZaloUser, ZaloGroup]:
     assert vi("zalo.choose_group", bot=zalo.bot_name, example=1) in request.text
     mark = zalo.mark()
     await zalo.say(secretary, number_of(request, vi("join.button.approve")), group=group)
+    await confirm(zalo, secretary, vi("join.button.approve"), group=group)
     await zalo.wait_for(
         group.id, has(vi("join.approved", name="Lê Văn Nam", cell=CELL)), after=mark
     )
@@ -248,17 +261,17 @@ async def test_a_file_a_reply_carries_travels_as_a_link(zalo: FakeZaloApi, chibo
 async def test_quota_warning_goes_privately_to_the_secretary_once(
     zalo: FakeZaloApi, tmp_path: Path, clock: ManualClock
 ) -> None:
-    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=10, zalo_quota_warn_percent=50)
+    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=12, zalo_quota_warn_percent=50)
     async with running_zalo(settings, clock=clock):
-        secretary, member, group = await found_cell(zalo)  # 4 messages: below the level
+        secretary, member, group = await found_cell(zalo)  # 5 messages: below the level
         await zalo.idle(0.5)
         assert zalo.sent_to(secretary.id) == []
-        for _ in range(3):  # the 5th reaches half of 10, the ones after do not warn again
+        for _ in range(3):  # the 6th reaches half of 12, the ones after do not warn again
             mark = zalo.mark()
             await zalo.say(member, "/trogiup", group=group)
             await zalo.wait_for(group.id, after=mark)
         warning = await zalo.wait_for(secretary.id, has("sắp hết số tin nhắn"))
-        assert warning.text == vi("zalo.quota_warning", quota=10)
+        assert warning.text == vi("zalo.quota_warning", quota=12)
         await zalo.idle(0.5)
     assert len([m for m in zalo.sent if "sắp hết" in m.text]) == 1
     assert all(m.chat_id != group.id for m in zalo.sent if "sắp hết" in m.text)
@@ -423,8 +436,61 @@ async def test_absence_request_answered_with_numbers(
     assert "Lê Văn Nam" in card.text and "Ốm (nằm viện)" in card.text
     mark = zalo.mark()
     await zalo.say(secretary, number_of(card, vi("absence.button.approve")))
+    await confirm(zalo, secretary, vi("absence.button.approve"))
     told = await zalo.wait_for(member.id, has("Bí thư đã đồng ý"), after=mark)
     assert "Họp tháng 11" in told.text
     # The group saw the pointer only: no name, no reason, no decision.
     await zalo.idle(0.3)
     assert [m.text for m in zalo.sent_to(group.id, after=group_mark)] == [pointer.text]
+
+
+async def test_a_number_answers_the_newest_card_not_a_confirmation_left_open(
+    zalo: FakeZaloApi, chibo: Runtime
+) -> None:
+    """Issue 14: the secretary leaves «cancel the meeting?» unanswered, a newcomer asks to
+    join, and the secretary's «1» is about the newcomer: it never cancels the meeting."""
+    secretary, _member, group = await found_cell(zalo)
+    await schedule(zalo, secretary, group)
+    mark = zalo.mark()
+    await zalo.say(secretary, "/hop", group=group)
+    listing = await zalo.wait_for(group.id, has(vi("meeting.button.cancel")), after=mark)
+    mark = zalo.mark()
+    await zalo.say(secretary, number_of(listing, vi("meeting.button.cancel")), group=group)
+    question = await zalo.wait_for(group.id, has(vi("meeting.button.confirm_cancel")), after=mark)
+    # The reply to a number starts by saying what was chosen.
+    assert question.text.startswith("➡️ 2 — " + vi("meeting.button.cancel"))
+    assert number_of(question, vi("meeting.button.confirm_cancel")) == "1"
+    newcomer = zalo.add_user("Lê Thị Hoa")
+    mark = zalo.mark()
+    await zalo.say(newcomer, "/thamgia", group=group)
+    request = await zalo.wait_for(group.id, has("Lê Thị Hoa xin vào"), after=mark)
+    assert number_of(request, vi("join.button.approve")) == "1"
+    mark = zalo.mark()
+    await zalo.say(secretary, "1", group=group)
+    # The newest card is the request: its «1» is asked again in words, and nothing is done.
+    ask = await zalo.wait_for(group.id, after=mark)
+    assert ask.text.startswith("Đồng chí Lê Thị Hoa xin vào")
+    assert vi("confirm.join") in ask.text
+    assert chibo.engine is not None
+    async with chibo.engine.connect() as connection:
+        status = (await connection.execute(select(meetings.c.status))).scalar_one()
+        pending = await connection.execute(
+            select(func.count()).select_from(members).where(members.c.state == "pending")
+        )
+        assert (status, pending.scalar_one()) == ("scheduled", 1)
+    mark = zalo.mark()
+    await zalo.say(secretary, "1", group=group)
+    await zalo.wait_for(
+        group.id, has(vi("join.approved", name="Lê Thị Hoa", cell=CELL)), after=mark
+    )
+    # The cancel question died when the request was shown: its «1» is stale, never a cancel.
+    mark = zalo.mark()
+    await zalo.say(secretary, "1", group=group)
+    stale = await zalo.wait_for(group.id, after=mark)
+    assert stale.text.startswith("⚠️ Danh sách này đã cũ")
+    await zalo.idle(0.3)
+    async with chibo.engine.connect() as connection:
+        status = (await connection.execute(select(meetings.c.status))).scalar_one()
+        states = (await connection.execute(select(members.c.state))).scalars().all()
+    assert status == "scheduled" and sorted(states) == ["active"] * 3
+    assert not [m for m in zalo.sent_to(group.id) if "hủy" in m.text.lower() and "📢" in m.text]
