@@ -106,10 +106,6 @@ class NumberedCards:
             return True
         return not self.may_use(data, asker, in_group=True)
 
-    def asks_confirmation(self, choice: str) -> bool:
-        action = self._action(choice)
-        return action is not None and action.asks_confirmation
-
     async def _actor(self, inbound: Inbound) -> Member | None:
         actor, _unit = await self._services.members.whereabouts(
             inbound.platform, inbound.user_id, inbound.chat_id if inbound.is_group else None
