@@ -150,6 +150,7 @@ class NumberedCards:
             expires_at=now + (CONFIRM_TTL if confirming else CARD_TTL),
             now=now,
             confirming=confirming,
+            question=question and asker is not None,
         )
 
     async def answer(self, inbound: Inbound) -> Answer | None:
@@ -190,6 +191,8 @@ class NumberedCards:
             if usable(live, option):
                 return await self._chosen(live, number, option)
             return self._refused(option, actor, inbound)
+        if live is not None and live.question and live.audience == inbound.user_id:
+            return None  # past its options, a number is the answer to its question
         if current is None:
             # No card of this person's here: a number under someone else's card is refused
             # with the reason (a member answering a leader's request).

@@ -42,6 +42,7 @@ class Card:
     id: int
     audience: str
     confirming: bool
+    question: bool
     options: tuple[CardOption, ...]
     text: str
     expires_at: datetime
@@ -62,8 +63,9 @@ class CardRepository:
         expires_at: datetime,
         now: datetime,
         confirming: bool = False,
+        question: bool = False,
     ) -> None:
-        """Record a card as the newest in the chat. Pending confirmations die with it: the
+        """Record a card as the newest in the chat. Pending confirmations end with it: the
         audience's anywhere on the platform, and everyone's in the chat when others may use
         the card too (they see it)."""
         shared = audience == ANYONE or any(option.open for option in options)
@@ -78,7 +80,14 @@ class CardRepository:
             choice_cards.c.expires_at < now - KEEP_EXPIRED,
         )
         async with self._engine.begin() as connection:
-            await connection.execute(delete(choice_cards).where(or_(dying, expired)))
+            await connection.execute(delete(choice_cards).where(expired))
+            # Ended, not deleted: a number typed under it is then stale instead of reaching
+            # an older card behind it.
+            await connection.execute(
+                update(choice_cards)
+                .where(dying, choice_cards.c.expires_at > now)
+                .values(expires_at=now)
+            )
             await connection.execute(
                 insert(choice_cards).values(
                     platform=platform,
@@ -86,6 +95,7 @@ class CardRepository:
                     audience=audience,
                     shared=shared,
                     confirming=confirming,
+                    question=question,
                     options=[[o.label, o.data, o.open, o.about] for o in options],
                     text=text,
                     expires_at=expires_at,
@@ -112,6 +122,7 @@ class CardRepository:
                 id=row.id,
                 audience=row.audience,
                 confirming=row.confirming,
+                question=row.question,
                 options=tuple(
                     CardOption(str(label), str(data), bool(is_open), str(about))
                     for label, data, is_open, about in row.options

@@ -404,8 +404,9 @@ link_codes = Table(
 # Numbered option lists ("cards") shown on platforms without buttons. ``id`` is the sequence:
 # a person's newest card in a chat is the one their typed number answers, older ones are dead.
 # ``audience`` is who asked (or "*" for the outbox); ``shared`` says some option is open to others
-# in the chat (a join request's «Đồng ý» for leaders). ``options`` holds [label, data, open,
-# about]; ``text`` is the card as sent, shown again on a stale number.
+# in the chat (a join request's «Đồng ý» for leaders); ``question``: it also asks the audience
+# to write (their words are the answer, not a number past its list). ``options`` holds
+# [label, data, open, about]; ``text`` is the card as sent, shown again on a stale number.
 choice_cards = Table(
     "choice_cards",
     metadata,
@@ -415,6 +416,7 @@ choice_cards = Table(
     Column("audience", String(64), nullable=False),
     Column("shared", Boolean, nullable=False),
     Column("confirming", Boolean, nullable=False),
+    Column("question", Boolean, nullable=False),
     Column("options", JSON, nullable=False),
     Column("text", Text, nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),

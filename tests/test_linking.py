@@ -345,17 +345,21 @@ async def test_cards_come_newest_first_and_a_new_card_ends_confirmations(
         expires_at=expires,
         now=START,
     )
-    # A card shown to u1 anywhere ends u1's confirmation in the group.
-    assert labels(await cards.visible(**key, user_id="u1")) == [["C", "Đồng ý"], ["A"], ["Có mặt"]]
+    # A card shown to u1 anywhere ends u1's confirmation in the group: it stays the newest
+    # (so its number is stale, not an older card's) but it has expired.
+    [ended, *_] = await cards.visible(**key, user_id="u1")
+    assert (ended.confirming, ended.expires_at) == (True, START)
     await show("u1", option("Xác nhận", "my:1"), confirming=True)
     [newest, *_] = await cards.visible(**key, user_id="u1")
+    assert newest.expires_at == expires
     await cards.expire(newest.id, START)
     [answered, *_] = await cards.visible(**key, user_id="u1")
     assert (answered.id, answered.expires_at) == (newest.id, START)
     # A card others may answer, shown in the chat, ends everyone's confirmation there.
     await show("u1", option("Xác nhận", "my:1"), confirming=True)
     await show(ANYONE, option("Đã đọc", "dr:1"))
-    assert labels(await cards.visible(**key, user_id="u1"))[:2] == [["Đã đọc"], ["C", "Đồng ý"]]
+    [read, confirmation, *_] = await cards.visible(**key, user_id="u1")
+    assert labels([read]) == [["Đã đọc"]] and confirmation.expires_at == START
 
 
 async def test_usage_counts_per_month_and_warns_the_secretary_once(engine: AsyncEngine) -> None:

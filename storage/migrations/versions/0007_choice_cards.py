@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("audience", sa.String(length=64), nullable=False),
         sa.Column("shared", sa.Boolean(), nullable=False),
         sa.Column("confirming", sa.Boolean(), nullable=False),
+        sa.Column("question", sa.Boolean(), nullable=False),
         sa.Column("options", sa.JSON(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
