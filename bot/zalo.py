@@ -17,7 +17,7 @@ from typing import Any
 from bot.links import DOCUMENT, TEMPORARY, LinkSigner, ServedFile, TemporaryFiles
 from bot.relay import PlatformSenders
 from bot.zalo_client import ZaloClient, ZaloError, ZaloRateLimited
-from handlers.cards import Answer, NumberedCards, ShownOption
+from handlers.cards import NumberedCards, ShownOption, replies_to
 from handlers.core import ChatKind, Inbound, Platform, Reply, SharedFile
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
@@ -286,7 +286,7 @@ class ZaloAdapter:
         self, dispatcher: Dispatcher, relay: PlatformSenders, inbound: Inbound
     ) -> None:
         answer = await self._cards.answer(inbound)
-        replies, confirming, echo = await self._replies(dispatcher, inbound, answer)
+        replies, confirming, echo = await replies_to(dispatcher, inbound, ZaloGateway(), answer)
         # Each chat hears its replies as one message sequence, numbered as one list.
         by_chat: dict[str, list[Reply]] = {}
         for reply in replies:
@@ -308,17 +308,6 @@ class ZaloAdapter:
                 logger.warning("zalo: a reply could not be sent: %s", error.code)
         # A cell's group on the other platform (Telegram) hears it through that platform.
         await relay.relay([r for r in replies if r.platform not in (None, Platform.ZALO)])
-
-    async def _replies(
-        self, dispatcher: Dispatcher, inbound: Inbound, answer: Answer | None
-    ) -> tuple[list[Reply], bool, str]:
-        """What to say, whether its card confirms an act, and the echo of a typed choice."""
-        if answer is None:
-            return await dispatcher.handle(inbound, ZaloGateway()), False, ""
-        if answer.choice is None:
-            return list(answer.replies), answer.confirming, ""
-        chosen = replace(inbound, choice=answer.choice, text="")
-        return await dispatcher.handle(chosen, ZaloGateway()), answer.confirming, answer.echo
 
 
 class ZaloPoller:

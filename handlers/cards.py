@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from handlers.context import Services
+from handlers.context import Context, PlatformGateway, Services
 from handlers.core import Choice, Inbound, Platform, Reply
-from handlers.dispatch import allowed
+from handlers.dispatch import Dispatcher, allowed
 from handlers.numbers import parse_number
 from handlers.registry import Action, Registry, Scope
 from storage.choices import ANYONE, Card, CardOption, CardRepository
@@ -28,9 +28,8 @@ from storage.models import Member
 
 CARD_TTL = timedelta(hours=12)
 CONFIRM_TTL = timedelta(minutes=5)
-# The data of «Thôi» on a confirmation. No action has this prefix, and it never reaches the
-# dispatcher: the confirmation is dropped here.
-DROP = "-"
+# The data of «Thôi» on a confirmation (registered in handlers/catalog.py): it does nothing.
+DROP = "cx"
 MAX_OPTIONS = 99  # a card never has more numbered lines than two digits can name
 _NUMBER = re.compile(r"^\s*(?:số\s*)?([0-9]{1,2})\s*[.)]?\s*$", re.IGNORECASE | re.ASCII)
 
@@ -92,7 +91,7 @@ class NumberedCards:
         """Whether ``actor`` may take this option here, by the rules the dispatcher applies."""
         action = self._action(data)
         if action is None:
-            return data == DROP
+            return False
         if action.scope is Scope.PRIVATE and in_group:
             return False
         return allowed(action.access, actor)
@@ -236,8 +235,6 @@ class NumberedCards:
         if card.confirming:
             # A confirmation answers once: afterwards its numbers are stale, not the list's.
             await self._cards.expire(card.id, self._services.clock.now())
-        if option.data == DROP:
-            return Answer(replies=(Reply(texts("card.confirm_dropped")),))
         action = self._action(option.data)
         if action is not None and action.confirm is not None and not card.confirming:
             minutes = int(CONFIRM_TTL.total_seconds() // 60)
@@ -261,3 +258,21 @@ class NumberedCards:
             echo=self._echo(number, option),
             confirming=action is not None and action.asks_confirmation,
         )
+
+
+async def drop_confirmation(context: Context, _args: list[str]) -> list[Reply]:
+    """«Thôi» on a confirmation: nothing is done (a typed number already ended the card)."""
+    return [Reply(context.t("card.confirm_dropped"), replace=True)]
+
+
+async def replies_to(
+    dispatcher: Dispatcher, inbound: Inbound, gateway: PlatformGateway, answer: Answer | None
+) -> tuple[list[Reply], bool, str]:
+    """What to say to ``inbound`` given what its text answered: the replies, whether the card
+    they carry confirms an act, and the echo of a typed choice to put first."""
+    if answer is None:
+        return await dispatcher.handle(inbound, gateway), False, ""
+    if answer.choice is None:
+        return list(answer.replies), answer.confirming, ""
+    chosen = replace(inbound, choice=answer.choice, text="")
+    return await dispatcher.handle(chosen, gateway), answer.confirming, answer.echo

@@ -18,6 +18,7 @@ from handlers import (
     roster,
     study,
 )
+from handlers.cards import DROP, drop_confirmation
 from handlers.registry import (
     DAY,
     ID,
@@ -170,6 +171,9 @@ def build_registry() -> Registry:
     registry.action(
         Action("ef", profile.edit_field_ask, Access.MEMBER, Scope.PRIVATE, f"{ID}:{WORD}")
     )
+
+    # «Thôi» on the confirmation a typed number asks for an irreversible act (handlers/cards.py).
+    registry.action(Action(DROP, drop_confirmation, Access.ANYONE, Scope.ANY, NONE))
 
     # Meeting buttons: guided scheduling, the draft's decision, edit and cancel. Cancelling
     # asks first («mx»), and that question is the confirmation a typed number needs.
