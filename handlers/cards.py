@@ -157,6 +157,8 @@ class NumberedCards:
         command, free text, the answer to a question, a number past every list)."""
         if inbound.command is not None or inbound.choice is not None or not inbound.text:
             return None
+        if inbound.is_group and not inbound.reply_to_bot:
+            return None  # group chatter (a Telegram group without privacy mode), not an answer
         cards = await self._cards.visible(
             platform=self._platform, chat_id=inbound.chat_id, user_id=inbound.user_id
         )
