@@ -264,6 +264,7 @@ class NumberedCardsMachine(RuleBasedStateMachine):
             user_id=self.users[person],
             user_name=person,
             text=f"{number}",
+            reply_to_bot=in_group,  # an answer to the bot (Zalo: a mention; Telegram: a reply)
         )
         answer = self.run(self.cards.answer(inbound))
         self._check(person, chat, in_group, number, answer)
