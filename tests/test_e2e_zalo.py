@@ -499,3 +499,14 @@ async def test_a_number_answers_the_newest_card_not_a_confirmation_left_open(
         states = (await connection.execute(select(members.c.state))).scalars().all()
     assert status == "scheduled" and sorted(states) == ["active"] * 3
     assert not [m for m in zalo.sent_to(group.id) if "hủy" in m.text.lower() and "📢" in m.text]
+
+
+async def test_a_strangers_private_help_on_zalo_points_to_the_zalo_group(
+    zalo: FakeZaloApi, chibo: Runtime
+) -> None:
+    stranger = zalo.add_user("Người Lạ")
+    mark = zalo.mark()
+    await zalo.say(stranger, "/trogiup")
+    help_text = await zalo.wait_for(stranger.id, after=mark)
+    assert help_text.text == on_zalo("help.private_stranger", name="Người Lạ")
+    assert "nhóm Zalo" in help_text.text and "Telegram" not in help_text.text
