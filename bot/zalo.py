@@ -289,25 +289,73 @@ class ZaloAdapter:
         replies, confirming, echo = await replies_to(dispatcher, inbound, ZaloGateway(), answer)
         # Each chat hears its replies as one message sequence, numbered as one list.
         by_chat: dict[str, list[Reply]] = {}
+        private = inbound.user_id  # a Zalo person's private chat with the bot has their id
+        whispers: list[Reply] = []
         for reply in replies:
-            if reply.platform in (None, Platform.ZALO):
-                by_chat.setdefault(reply.chat_id or inbound.chat_id, []).append(reply)
+            if reply.platform not in (None, Platform.ZALO):
+                continue
+            chat_id = reply.chat_id or inbound.chat_id
+            if reply.popup and inbound.is_group and chat_id == inbound.chat_id:
+                # What Telegram shows only to the person (a read noted, a refusal) goes to
+                # their private chat: one line per member would flood the group.
+                whispers.append(reply)
+                continue
+            by_chat.setdefault(chat_id, []).append(reply)
+        echo_chat = inbound.chat_id if inbound.chat_id in by_chat else private
         for chat_id, chat_replies in by_chat.items():
-            same_chat = chat_id == inbound.chat_id
-            try:
-                await self._output.deliver(
-                    chat_id,
-                    chat_replies,
-                    asker=inbound.user_id if same_chat else None,
-                    in_group=inbound.is_group if same_chat else None,
-                    confirming=confirming and same_chat,
-                    echo=echo if same_chat else "",
-                )
-            except ZaloError as error:
-                # The next chat may still work.
-                logger.warning("zalo: a reply could not be sent: %s", error.code)
+            await self._deliver(
+                inbound,
+                chat_id,
+                chat_replies,
+                confirming=confirming and chat_id == inbound.chat_id,
+                echo=echo if chat_id == echo_chat else "",
+                fallback=False,
+            )
+        if whispers:
+            await self._deliver(
+                inbound,
+                private,
+                whispers,
+                confirming=False,
+                echo=echo if echo_chat == private else "",
+                fallback=True,
+            )
         # A cell's group on the other platform (Telegram) hears it through that platform.
         await relay.relay([r for r in replies if r.platform not in (None, Platform.ZALO)])
+
+
+    async def _deliver(
+        self,
+        inbound: Inbound,
+        chat_id: str,
+        replies: list[Reply],
+        *,
+        confirming: bool,
+        echo: str,
+        fallback: bool,
+    ) -> None:
+        """Send one chat its replies; the asker's own chats (where they wrote, and their
+        private chat) keep their card. ``fallback``: they were meant for the group (popups
+        only, nothing private), and go there when Zalo refuses the private chat (the person
+        never wrote to the bot)."""
+        own = chat_id in (inbound.chat_id, inbound.user_id)
+        try:
+            await self._output.deliver(
+                chat_id,
+                replies,
+                asker=inbound.user_id if own else None,
+                in_group=inbound.is_group and chat_id == inbound.chat_id if own else None,
+                confirming=confirming,
+                echo=echo,
+            )
+        except ZaloError as error:
+            if not fallback:
+                # The next chat may still work.
+                logger.warning("zalo: a reply could not be sent: %s", error.code)
+                return
+            await self._deliver(
+                inbound, inbound.chat_id, replies, confirming=False, echo=echo, fallback=False
+            )
 
 
 class ZaloPoller:

@@ -149,9 +149,11 @@ async def test_a_number_from_someone_not_allowed_changes_nothing(
     request = await zalo.wait_for(group.id, has("xin vào danh sách"), after=mark)
     mark = zalo.mark()
     # An ordinary member answers the leaders' options: refused, the request stays pending.
+    # The refusal is for them alone (a popup on Telegram): privately, not in the group.
     await zalo.say(member, number_of(request, vi("join.button.approve")), group=group)
-    refusal = await zalo.wait_for(group.id, after=mark)
+    refusal = await zalo.wait_for(member.id, after=mark)
     assert refusal.text == vi("error.leader_only")
+    assert zalo.sent_to(group.id, after=mark) == []
     assert chibo.engine is not None
     async with chibo.engine.connect() as connection:
         pending = await connection.execute(
@@ -319,7 +321,7 @@ async def test_webhook_checks_the_secret_and_handles_a_redelivery_once(
         await zalo.deliver(event)
         await zalo.deliver(event)  # Zalo redelivers the same message_id
         reply = await zalo.wait_for(person.id)
-        assert reply.text == vi("help.private_stranger", name="Lê Văn Nam")
+        assert reply.text == on_zalo("help.private_stranger", name="Lê Văn Nam")
         await zalo.idle(0.3)
         assert len(zalo.sent_to(person.id)) == 1
         assert zalo.webhook_statuses == [200, 200]
@@ -383,7 +385,7 @@ async def test_chibo_run_serves_zalo_alone_and_never_logs_the_token(
         person = zalo.add_user("Lê Văn Nam")
         await zalo.say(person, "/trogiup")
         reply = await zalo.wait_for(person.id, within=30)
-        assert reply.text == vi("help.private_stranger", name="Lê Văn Nam")
+        assert reply.text == on_zalo("help.private_stranger", name="Lê Văn Nam")
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
@@ -403,9 +405,11 @@ async def test_check_in_in_a_zalo_group_by_number(
     await zalo.say(secretary, "/diemdanh", group=group)
     sheet = await zalo.wait_for(group.id, has(vi("attendance.button.in_person")), after=mark)
     mark = zalo.mark()
-    # The check-in options are open to everyone in the group, answered by number.
+    # The check-in options are open to everyone in the group, answered by number; the
+    # member alone is told it was noted (privately: the group is not flooded).
     await zalo.say(member, number_of(sheet, vi("attendance.button.in_person")), group=group)
-    await zalo.wait_for(group.id, has("Lê Văn Nam"), after=mark)
+    await zalo.wait_for(member.id, has("Lê Văn Nam"), after=mark)
+    assert [m for m in zalo.sent_to(group.id, after=mark) if "Lê Văn Nam" in m.text] == []
     assert chibo.engine is not None
     async with chibo.engine.connect() as connection:
         marked = (await connection.execute(select(attendance.c.state, attendance.c.mode))).all()
