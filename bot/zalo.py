@@ -323,7 +323,6 @@ class ZaloAdapter:
         # A cell's group on the other platform (Telegram) hears it through that platform.
         await relay.relay([r for r in replies if r.platform not in (None, Platform.ZALO)])
 
-
     async def _deliver(
         self,
         inbound: Inbound,
