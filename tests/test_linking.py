@@ -186,7 +186,9 @@ async def test_a_linked_secretary_brings_a_zalo_group_to_her_cell_once(
     assert sorted(tuple(row) for row in groups) == [("telegram", GROUP), ("zalo", ZALO_GROUP)]
     # In the Zalo group, Nam is a member of the cell like in the Telegram group.
     help_text = texts_of(await on_zalo(harness, "z-nam", "/trogiup", group=ZALO_GROUP))
-    assert help_text.startswith(vi("help.group_member", name="Lê Văn Nam", cell="Chi bộ KP5"))
+    assert help_text.startswith(
+        vi.on("zalo")("help.group_member", name="Lê Văn Nam", cell="Chi bộ KP5")
+    )
     assert vi("help.zalo_group") in help_text
     # Announcements made on Telegram name the Zalo group's platform.
     replies = await harness.say(secretary, "/lichhop 24/11 19:30 Hội trường KP5", group=GROUP)
