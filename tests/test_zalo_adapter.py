@@ -202,3 +202,33 @@ async def test_outbox_sender_words_options_for_a_group_or_a_private_chat(
     [in_private] = zalo.sent_to("u-hoa")
     assert vi("zalo.choose_group", bot=BOT, example=1) in in_group.text
     assert vi("zalo.choose_private", example=1) in in_private.text
+
+
+async def test_a_reply_of_several_cards_is_numbered_as_one_list(
+    zalo: FakeZaloApi, output: ZaloOutput, sqlite_engine: AsyncEngine
+) -> None:
+    """Two meetings, two options each: 1–2 under the first, 3–4 under the second, and one
+    card of four options (so «3» is the second meeting's, never a dead "1. 2." list)."""
+    meetings = [
+        Reply(
+            f"Họp tháng {month}",
+            choices=((Choice("✏️ Sửa", f"me:{n}"), Choice("🗑 Hủy", f"mx:{n}")),),
+        )
+        for n, month in ((1, 11), (2, 12))
+    ]
+    await output.deliver(
+        "u1", [Reply("Các cuộc họp sắp tới:"), *meetings], asker="u1", in_group=False
+    )
+    first, second, third = (m.text for m in zalo.sent_to("u1"))
+    assert first == "Các cuộc họp sắp tới:"
+    assert "1. ✏️ Sửa\n2. 🗑 Hủy" in second and vi("zalo.choose_private", example=1) not in second
+    assert "3. ✏️ Sửa\n4. 🗑 Hủy" in third and vi("zalo.choose_private", example=3) in third
+    [card] = await CardRepository(sqlite_engine).visible(
+        platform="zalo", chat_id="u1", user_id="u1"
+    )
+    assert [(o.data, o.about) for o in card.options] == [
+        ("me:1", "Họp tháng 11"),
+        ("mx:1", "Họp tháng 11"),
+        ("me:2", "Họp tháng 12"),
+        ("mx:2", "Họp tháng 12"),
+    ]
