@@ -144,27 +144,30 @@ def _echoed(replies: list[Reply], echo: str, chat_id: str) -> list[Reply]:
     return replies
 
 
-async def _keep_cards(
+async def keep_cards(
     cards: NumberedCards, inbound: Inbound, replies: list[Reply], *, confirming: bool
 ) -> None:
-    """Record the buttons each chat was just shown, as one numbered card per chat."""
+    """Record the buttons each chat was just shown, as one numbered card per chat. Its text
+    numbers them (1 is the first button, row by row): a stale digit gets it back as text."""
     by_chat: dict[str, list[Reply]] = {}
     for reply in replies:
         if not reply.popup and reply.poll is None:
             by_chat.setdefault(reply.chat_id or inbound.chat_id, []).append(reply)
     for chat_id, chat_replies in by_chat.items():
         same_chat = chat_id == inbound.chat_id
+        options = [
+            ShownOption(choice.label, choice.data, reply.text.strip().partition("\n")[0])
+            for reply in chat_replies
+            for row in reply.choices
+            for choice in row
+        ]
+        numbered = "\n".join(f"{n}. {option.label}" for n, option in enumerate(options, 1))
         await cards.show(
             chat_id=chat_id,
             asker=inbound.user_id if same_chat else None,
             in_group=inbound.is_group and same_chat,
-            options=[
-                ShownOption(choice.label, choice.data, reply.text.strip().partition("\n")[0])
-                for reply in chat_replies
-                for row in reply.choices
-                for choice in row
-            ],
-            text="\n\n".join(r.text for r in chat_replies if r.choices),
+            options=options,
+            text="\n\n".join([*(r.text for r in chat_replies if r.choices), numbered]),
             question=same_chat and any(r.ask_text for r in chat_replies),
             confirming=confirming and same_chat,
         )
@@ -231,7 +234,7 @@ class TelegramAdapter:
             local = _echoed(local, echo, inbound.chat_id)
         await self.render(context.bot, update, local)
         if cards is not None:
-            await _keep_cards(cards, inbound, local, confirming=confirming)
+            await keep_cards(cards, inbound, local, confirming=confirming)
         # A cell's group on another platform (Zalo) hears it through that platform's sender.
         if self._relay is not None:
             await self._relay.relay([r for r in replies if r.platform is Platform.ZALO])

@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.telegram import keep_cards
 from handlers.cards import CONFIRM_TTL, DROP, Answer, NumberedCards, ShownOption
 from handlers.catalog import build_registry
 from handlers.context import Services
-from handlers.core import ChatKind, Inbound, Platform
+from handlers.core import ChatKind, Choice, Inbound, Platform, Reply
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
 from storage.choices import LOOK_BACK, CardRepository
@@ -349,3 +350,28 @@ def test_every_number_answers_the_newest_card_or_is_refused(tmp_path: Path) -> N
     finally:
         loop.run_until_complete(engine.dispose())
         loop.close()
+
+
+async def test_telegram_keeps_its_buttons_as_a_numbered_card(
+    sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """Telegram shows buttons, not numbers: the card kept for typed digits numbers them row
+    by row, and that numbered text is what a stale digit gets back."""
+    services = Services.over(
+        sqlite_engine,
+        FieldCipher([Fernet.generate_key().decode()]),
+        load_fee_config(),
+        clock=clock,
+        texts=vi,
+        default_timezone="Asia/Ho_Chi_Minh",
+    )
+    repository = CardRepository(sqlite_engine)
+    cards = NumberedCards(build_registry(), services, repository, Platform.TELEGRAM)
+    inbound = Inbound(Platform.TELEGRAM, "42", ChatKind.PRIVATE, "42", "Nam", text="/dangvien")
+    shown = Reply(
+        "Danh sách:", choices=((Choice("Trang 1", "ml:0"),), (Choice("Trang 2", "ml:1"),))
+    )
+    await keep_cards(cards, inbound, [shown, Reply("Đã xong.", popup=True)], confirming=False)
+    [card] = await repository.visible(platform="telegram", chat_id="42", user_id="42")
+    assert card.text == "Danh sách:\n\n1. Trang 1\n2. Trang 2"
+    assert [option.data for option in card.options] == ["ml:0", "ml:1"]
