@@ -19,8 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Upgrade schema. Pending options are short-lived: they are dropped, not carried over,
-    and a number typed under one of them is answered as stale."""
+    """Upgrade schema. Pending options are short-lived: they are dropped, not carried over
+    (they carry no order to rebuild cards from); a number typed under one of them afterwards
+    is taken as plain text, and the person sends the command again."""
     op.drop_table("pending_choices")
     op.create_table(
         "choice_cards",
