@@ -42,6 +42,7 @@ from bot.settings import Settings
 from bot.telegram import TelegramAdapter
 from bot.telegram_sender import TelegramSender
 from bot.update_order import PerPersonUpdateProcessor
+from handlers.cards import NumberedCards
 from handlers.catalog import build_registry
 from handlers.context import Services
 from handlers.core import Platform, Reply
@@ -54,6 +55,7 @@ from handlers.reports import warm_up_files
 from scheduler.clock import Clock, SystemClock
 from scheduler.dispatcher import OutboxDispatcher, default_worker_id
 from scheduler.runner import OutboxRunner, start_outbox
+from storage.choices import CardRepository
 from storage.crypto import FieldCipher
 from storage.db import create_engine, migrate
 from storage.documents import NUDGE_PAYLOAD
@@ -118,7 +120,9 @@ class Runtime:
         self.engine, self.services = engine, services
         self.dispatcher = Dispatcher(self.registry, services)
         if self.adapter is not None:
-            self.adapter.attach(self.dispatcher, self.senders)
+            cards = CardRepository(engine)
+            numbered = NumberedCards(self.registry, services, cards, Platform.TELEGRAM)
+            self.adapter.attach(self.dispatcher, self.senders, numbered)
         return services
 
     async def start_zalo(self) -> None:

@@ -24,6 +24,7 @@ from telegram.ext import ContextTypes
 
 from bot.relay import PlatformSenders
 from bot.telegram_render import keyboard, send_reply
+from handlers.cards import NumberedCards, ShownOption, replies_to
 from handlers.core import Attachment, ChatKind, Inbound, Platform, Poll, Reply
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
@@ -142,6 +143,44 @@ def to_inbound(update: Update, bot: Bot) -> Inbound | None:
     return replace(base, text=text, reply_to_bot=reply_to_bot)
 
 
+def _echoed(replies: list[Reply], echo: str, chat_id: str) -> list[Reply]:
+    """The first reply in the asker's chat starts with what their typed number chose."""
+    for position, reply in enumerate(replies):
+        if reply.chat_id in (None, chat_id) and reply.text.strip() and reply.poll is None:
+            echoed = replace(reply, text=f"{echo}\n\n{reply.text}")
+            return [*replies[:position], echoed, *replies[position + 1 :]]
+    return replies
+
+
+async def keep_cards(
+    cards: NumberedCards, inbound: Inbound, replies: list[Reply], *, confirming: bool
+) -> None:
+    """Record the buttons each chat was just shown, as one numbered card per chat. Its text
+    numbers them (1 is the first button, row by row): a stale digit gets it back as text."""
+    by_chat: dict[str, list[Reply]] = {}
+    for reply in replies:
+        if not reply.popup and reply.poll is None:
+            by_chat.setdefault(reply.chat_id or inbound.chat_id, []).append(reply)
+    for chat_id, chat_replies in by_chat.items():
+        same_chat = chat_id == inbound.chat_id
+        options = [
+            ShownOption(choice.label, choice.data, reply.text.strip().partition("\n")[0])
+            for reply in chat_replies
+            for row in reply.choices
+            for choice in row
+        ]
+        numbered = "\n".join(f"{n}. {option.label}" for n, option in enumerate(options, 1))
+        await cards.show(
+            chat_id=chat_id,
+            asker=inbound.user_id if same_chat else None,
+            in_group=inbound.is_group and same_chat,
+            options=options,
+            text="\n\n".join([*(r.text for r in chat_replies if r.choices), numbered]),
+            question=same_chat and any(r.ask_text for r in chat_replies),
+            confirming=confirming and same_chat,
+        )
+
+
 # The Bot API numbers quiz options 0 to 11 (study questions have at most ten).
 QuizOption = Literal[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 
@@ -159,12 +198,21 @@ class TelegramAdapter:
         self._texts = texts
         self._dispatcher: Dispatcher | None = None
         self._relay: PlatformSenders | None = None
+        self._cards: NumberedCards | None = None
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._polls: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
-    def attach(self, dispatcher: Dispatcher, relay: PlatformSenders | None = None) -> None:
+    def attach(
+        self,
+        dispatcher: Dispatcher,
+        relay: PlatformSenders | None = None,
+        cards: NumberedCards | None = None,
+    ) -> None:
+        """``cards``: where the buttons shown are kept, so that a digit typed instead of a tap
+        answers the newest card as on Zalo (the first button is 1, row by row)."""
         self._dispatcher = dispatcher
         self._relay = relay
+        self._cards = cards
 
     def _first_delivery(self, update_id: int) -> bool:
         if update_id in self._seen:
@@ -185,9 +233,16 @@ class TelegramAdapter:
         inbound = to_inbound(update, context.bot)
         if inbound is None:
             return
-        replies = await self._dispatcher.handle(inbound, TelegramGateway(context.bot))
+        cards = self._cards
+        answer = await cards.answer(inbound) if cards is not None else None
+        gateway = TelegramGateway(context.bot)
+        replies, confirming, echo = await replies_to(self._dispatcher, inbound, gateway, answer)
         local = [r for r in replies if r.platform in (None, Platform.TELEGRAM)]
+        if echo:
+            local = _echoed(local, echo, inbound.chat_id)
         await self.render(context.bot, update, local)
+        if cards is not None:
+            await keep_cards(cards, inbound, local, confirming=confirming)
         # A cell's group on another platform (Zalo) hears it through that platform's sender.
         if self._relay is not None:
             await self._relay.relay([r for r in replies if r.platform is Platform.ZALO])

@@ -1,43 +1,38 @@
 """The Zalo adapter: Zalo events become neutral ``Inbound``s, ``Reply``s become text.
 
 Zalo has no buttons, no editing and no files, and in groups it delivers only messages that
-mention the bot (or reply to it). So choices render as numbered lines and the number (or the
-option's text) is taken as the answer; the options wait per (chat, person) in the database until
-they expire, and a group's latest options are open to everyone there (the dispatcher still checks
-who may do what). Files travel as signed, expiring links to our web endpoint.
+mention the bot (or reply to it). So choices render as numbered lines, the replies to one message
+numbered as one list, and the number (or the option's text) is taken as the answer to the newest
+card that person saw in that chat (handlers/cards.py keeps that model). Files travel as signed,
+expiring links to our web endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import unicodedata
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from bot.links import DOCUMENT, TEMPORARY, LinkSigner, ServedFile, TemporaryFiles
 from bot.relay import PlatformSenders
 from bot.zalo_client import ZaloClient, ZaloError, ZaloRateLimited
+from handlers.cards import NumberedCards, ShownOption, replies_to
 from handlers.core import ChatKind, Inbound, Platform, Reply, SharedFile
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import Clock
 from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
 from storage.cells import CellRepository
-from storage.choices import ANYONE, ChoiceRepository, Option
 from storage.seen_messages import SeenMessages
 from storage.usage import UsageRepository
 
 logger = logging.getLogger(__name__)
 
-CHOICES_TTL = timedelta(hours=12)
 TEXT_EVENTS = ("message.text.received", "message.image.received")
 UNAVAILABLE_CODES = (403, 404)
 NO_ANSWER = 0  # ZaloError.code when the request got no answer at all
 SERVER_ERRORS = 500
-_NUMBER = re.compile(r"^\s*(?:số\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 
 
 class ZaloGateway:
@@ -53,12 +48,6 @@ class ZaloGateway:
 
     async def download(self, file_id: str) -> bytes:
         raise ZaloError("download", 0, "Zalo does not deliver files to bots")
-
-
-def _plain(text: str) -> str:
-    """For matching an option typed back: letters and digits only, case folded."""
-    normal = unicodedata.normalize("NFC", text).casefold()
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in normal).split())
 
 
 def strip_mention(text: str, bot_name: str) -> str:
@@ -99,22 +88,6 @@ def to_inbound(event: dict[str, Any], bot_name: str) -> Inbound | None:
     return base
 
 
-def pick(options_lists: list[list[Option]], text: str) -> str | None:
-    """The choice data ``text`` answers: a number of a listed option, or an option's text."""
-    number = _NUMBER.match(text)
-    wanted = _plain(text)
-    for options in options_lists:
-        if number is not None:
-            position = int(number.group(1))
-            if 1 <= position <= len(options):
-                return options[position - 1][1]
-            continue
-        for label, data in options:
-            if wanted and _plain(label) == wanted:
-                return data
-    return None
-
-
 class ZaloOutput:
     """Renders replies as Zalo text, sends them, keeps their options and counts what is sent."""
 
@@ -123,7 +96,7 @@ class ZaloOutput:
         client: ZaloClient,
         texts: Texts,
         clock: Clock,
-        choices: ChoiceRepository,
+        cards: NumberedCards,
         usage: UsageRepository,
         cells: CellRepository,
         *,
@@ -136,7 +109,7 @@ class ZaloOutput:
         self._client = client
         self._texts = texts
         self._clock = clock
-        self._choices = choices
+        self._cards = cards
         self._usage = usage
         self._cells = cells
         self.bot_name = bot_name
@@ -145,7 +118,9 @@ class ZaloOutput:
         self._signer = signer
         self._files = files
 
-    def render(self, reply: Reply, *, in_group: bool) -> str:
+    def render(self, reply: Reply, *, in_group: bool, first: int = 1, hint: bool = True) -> str:
+        """``reply`` as Zalo text, its options numbered from ``first`` (the replies to one
+        message are one list); ``hint`` adds how to answer (under the list's last part)."""
         texts = self._texts
         parts = [reply.text.strip()] if reply.text.strip() else []
         if reply.file is not None:
@@ -156,9 +131,10 @@ class ZaloOutput:
         parts += [f"{c.label}: {c.url}" for row in reply.choices for c in row if c.url]
         options = [choice.label for row in reply.choices for choice in row if not choice.url]
         if options:
-            parts.append("\n".join(f"{n}. {label}" for n, label in enumerate(options, 1)))
-            key = "zalo.choose_group" if in_group else "zalo.choose_private"
-            parts.append(texts(key, bot=self.bot_name, example=1))
+            parts.append("\n".join(f"{n}. {label}" for n, label in enumerate(options, first)))
+            if hint:
+                key = "zalo.choose_group" if in_group else "zalo.choose_private"
+                parts.append(texts(key, bot=self.bot_name, example=first))
         if reply.ask_text and in_group:
             parts.append(texts("zalo.answer_group", bot=self.bot_name))
         if reply.continue_privately:
@@ -182,35 +158,63 @@ class ZaloOutput:
         return self._texts("zalo.file_link", name=shared.file_name, link=url)
 
     async def deliver(
-        self, chat_id: str, reply: Reply, *, asker: str | None, in_group: bool | None
+        self,
+        chat_id: str,
+        replies: list[Reply],
+        *,
+        asker: str | None,
+        in_group: bool | None,
+        confirming: bool = False,
+        echo: str = "",
     ) -> None:
-        """Send one reply to ``chat_id``. ``asker`` is who the reply answers (None for the
-        outbox); their options, and in a group everyone's, are what a number then picks.
-        ``in_group`` None: look it up (a cell's group, or else a private chat)."""
-        if reply.edit_buttons:
-            return  # Zalo cannot edit a message: its text already says what was done
+        """Send ``replies`` to ``chat_id`` as one card: their options numbered as one list.
+        ``asker`` is who they answer (None for the outbox, then everyone there may answer);
+        ``confirming``: the card confirms an act and lives only minutes; ``echo`` (what a
+        typed number chose) goes first. ``in_group`` None: look it up (a cell's group, or else
+        a private chat)."""
+        # Zalo cannot edit a message: a reply that only refreshes buttons has nothing to say.
+        replies = [reply for reply in replies if not reply.edit_buttons]
         if in_group is None:
             in_group = await self._cells.cell_for_chat(Platform.ZALO, chat_id) is not None
-        text = self.render(reply, in_group=in_group)
-        if not text.strip():
-            return
-        options = [(c.label, c.data) for row in reply.choices for c in row if not c.url]
-        holders: list[str] = []
-        if options and (asker is None or in_group):
-            holders.append(ANYONE)  # anyone there may answer; the dispatcher checks who may
-        if asker is not None and (options or reply.ask_text):
-            holders.append(asker)  # a new question replaces what they could pick before
-        # Offered before the message goes out: a quick answer must find its options.
-        for holder in holders:
-            await self._choices.offer(
-                platform=Platform.ZALO,
-                chat_id=chat_id,
-                user_id=holder,
-                options=options,
-                expires_at=self._clock.now() + CHOICES_TTL,
+        last_card = max(
+            (n for n, r in enumerate(replies) if any(not c.url for row in r.choices for c in row)),
+            default=-1,
+        )
+        messages: list[str] = []
+        options: list[ShownOption] = []
+        card_parts: list[str] = []
+        for position, reply in enumerate(replies):
+            text = self.render(
+                reply, in_group=in_group, first=len(options) + 1, hint=position == last_card
             )
-        parts = await self._client.send_message(chat_id, text)
-        await self._count(len(parts))
+            about = reply.text.strip().partition("\n")[0]
+            # A link is written out, not numbered (render does the same).
+            shown = [
+                ShownOption(c.label, c.data, about)
+                for row in reply.choices
+                for c in row
+                if not c.url
+            ]
+            if shown:
+                card_parts.append(text)
+            options += shown
+            if text.strip():
+                messages.append(text)
+        if echo:
+            messages = [f"{echo}\n\n{messages[0]}" if messages else echo, *messages[1:]]
+        # Recorded before the messages go out: a quick answer must find its card.
+        await self._cards.show(
+            chat_id=chat_id,
+            asker=asker,
+            in_group=in_group,
+            options=options,
+            text="\n\n".join(card_parts),
+            question=any(reply.ask_text for reply in replies),
+            confirming=confirming,
+        )
+        for text in messages:
+            parts = await self._client.send_message(chat_id, text)
+            await self._count(len(parts))
 
     async def tell_error(self, chat_id: str) -> None:
         """The plain apology for an unexpected error; if even that fails, the log has it."""
@@ -243,8 +247,7 @@ class ZaloSender:
         if platform != Platform.ZALO:
             raise ValueError(f"ZaloSender cannot send to {platform!r}")
         try:
-            for reply in replies:
-                await self._output.deliver(chat_id, reply, asker=None, in_group=None)
+            await self._output.deliver(chat_id, replies, asker=None, in_group=None)
         except ZaloRateLimited as error:
             raise RetryLater(error.retry_after) from None
         except ZaloError as error:
@@ -262,10 +265,10 @@ class ZaloAdapter:
     """Receives Zalo events (polled or from the webhook), runs the dispatcher, sends replies."""
 
     def __init__(
-        self, output: ZaloOutput, choices: ChoiceRepository, seen: SeenMessages, clock: Clock
+        self, output: ZaloOutput, cards: NumberedCards, seen: SeenMessages, clock: Clock
     ) -> None:
         self._output = output
-        self._choices = choices
+        self._cards = cards
         self._seen = seen
         self._clock = clock
         self._dispatcher: Dispatcher | None = None
@@ -309,38 +312,76 @@ class ZaloAdapter:
     async def _handle(
         self, dispatcher: Dispatcher, relay: PlatformSenders, inbound: Inbound
     ) -> None:
-        inbound = await self._with_choice(inbound)
-        replies = await dispatcher.handle(inbound, ZaloGateway())
+        answer = await self._cards.answer(inbound)
+        replies, confirming, echo = await replies_to(dispatcher, inbound, ZaloGateway(), answer)
+        # Each chat hears its replies as one message sequence, numbered as one list.
+        by_chat: dict[str, list[Reply]] = {}
+        private = inbound.user_id  # a Zalo person's private chat with the bot has their id
+        whispers: list[Reply] = []
         for reply in replies:
             if reply.platform not in (None, Platform.ZALO):
                 continue
             chat_id = reply.chat_id or inbound.chat_id
-            same_chat = chat_id == inbound.chat_id
-            try:
-                await self._output.deliver(
-                    chat_id,
-                    reply,
-                    asker=inbound.user_id if same_chat else None,
-                    in_group=inbound.is_group if same_chat else None,
-                )
-            except ZaloError as error:
-                # The next reply may go to another chat that still works.
-                logger.warning("zalo: a reply could not be sent: %s", error.code)
+            if reply.popup and inbound.is_group and chat_id == inbound.chat_id:
+                # What Telegram shows only to the person (a read noted, a refusal) goes to
+                # their private chat: one line per member would flood the group.
+                whispers.append(reply)
+                continue
+            by_chat.setdefault(chat_id, []).append(reply)
+        echo_chat = inbound.chat_id if inbound.chat_id in by_chat else private
+        for chat_id, chat_replies in by_chat.items():
+            await self._deliver(
+                inbound,
+                chat_id,
+                chat_replies,
+                confirming=confirming and chat_id == inbound.chat_id,
+                echo=echo if chat_id == echo_chat else "",
+                fallback=False,
+            )
+        if whispers:
+            await self._deliver(
+                inbound,
+                private,
+                whispers,
+                confirming=False,
+                echo=echo if echo_chat == private else "",
+                fallback=True,
+            )
         # A cell's group on the other platform (Telegram) hears it through that platform.
         await relay.relay([r for r in replies if r.platform not in (None, Platform.ZALO)])
 
-    async def _with_choice(self, inbound: Inbound) -> Inbound:
-        """A number or an option's text answering options we showed becomes that choice."""
-        if inbound.command is not None or not inbound.text:
-            return inbound
-        options = await self._choices.options_for(
-            platform=Platform.ZALO,
-            chat_id=inbound.chat_id,
-            user_id=inbound.user_id,
-            now=self._clock.now(),
-        )
-        data = pick(options, inbound.text)
-        return inbound if data is None else replace(inbound, choice=data, text="")
+    async def _deliver(
+        self,
+        inbound: Inbound,
+        chat_id: str,
+        replies: list[Reply],
+        *,
+        confirming: bool,
+        echo: str,
+        fallback: bool,
+    ) -> None:
+        """Send one chat its replies; the asker's own chats (where they wrote, and their
+        private chat) keep their card. ``fallback``: they were meant for the group (popups
+        only, nothing private), and go there when Zalo refuses the private chat (the person
+        never wrote to the bot)."""
+        own = chat_id in (inbound.chat_id, inbound.user_id)
+        try:
+            await self._output.deliver(
+                chat_id,
+                replies,
+                asker=inbound.user_id if own else None,
+                in_group=inbound.is_group and chat_id == inbound.chat_id if own else None,
+                confirming=confirming,
+                echo=echo,
+            )
+        except ZaloError as error:
+            if not fallback:
+                # The next chat may still work.
+                logger.warning("zalo: a reply could not be sent: %s", error.code)
+                return
+            await self._deliver(
+                inbound, inbound.chat_id, replies, confirming=False, echo=echo, fallback=False
+            )
 
 
 class ZaloPoller:

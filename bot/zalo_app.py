@@ -21,12 +21,13 @@ from bot.settings import Settings
 from bot.web import ZALO_WEBHOOK_PATH, WebEndpoint
 from bot.zalo import ZaloAdapter, ZaloOutput, ZaloPoller, ZaloSender
 from bot.zalo_client import ZaloClient
+from handlers.cards import NumberedCards
 from handlers.core import Platform
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
 from scheduler.clock import Clock
 from storage.cells import CellRepository
-from storage.choices import ChoiceRepository
+from storage.choices import CardRepository
 from storage.seen_messages import SeenMessages
 from storage.usage import UsageRepository
 
@@ -80,12 +81,14 @@ class ZaloService:
         signer = LinkSigner(key, self.web_url, older_keys=older)
         self.signer = signer
         files = TemporaryFiles(timedelta(hours=settings.link_ttl_hours))
-        choices = ChoiceRepository(engine)
+        cards = NumberedCards(
+            dispatcher.registry, dispatcher.services, CardRepository(engine), Platform.ZALO
+        )
         output = ZaloOutput(
             self.client,
             self._texts,
             self._clock,
-            choices,
+            cards,
             UsageRepository(engine),
             CellRepository(engine),
             bot_name=me.account_name,
@@ -94,7 +97,7 @@ class ZaloService:
             signer=signer,
             files=files,
         )
-        adapter = ZaloAdapter(output, choices, SeenMessages(engine), self._clock)
+        adapter = ZaloAdapter(output, cards, SeenMessages(engine), self._clock)
         adapter.attach(dispatcher, relay)
         relay.register(Platform.ZALO, ZaloSender(output))
         self.adapter = adapter

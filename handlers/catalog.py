@@ -20,6 +20,7 @@ from handlers import (
     roster,
     study,
 )
+from handlers.cards import DROP, drop_confirmation
 from handlers.registry import (
     DAY,
     ID,
@@ -134,7 +135,16 @@ def build_registry() -> Registry:
 
     # Buttons. Leaders decide join requests in the group; roster changes happen privately.
     registry.action(Action("join", cells.join_button, Access.ANYONE, Scope.GROUP, NONE))
-    registry.action(Action("jn", cells.decide_join, Access.LEADER, Scope.ANY, f"{ID}:(ok|no|{ID})"))
+    registry.action(
+        Action(
+            "jn",
+            cells.decide_join,
+            Access.LEADER,
+            Scope.ANY,
+            f"{ID}:(ok|no|{ID})",
+            confirm="confirm.join",
+        )
+    )
     registry.action(Action("ml", roster.members_button, Access.MEMBER, Scope.ANY, ID))
     registry.action(Action("pf", profile.profile_button, Access.MEMBER, Scope.PRIVATE, NONE))
     registry.action(Action("im", menu.import_hint, Access.SECRETARY, Scope.PRIVATE, NONE))
@@ -145,8 +155,26 @@ def build_registry() -> Registry:
     registry.action(
         Action("ss", roster.set_status, Access.SECRETARY, Scope.PRIVATE, f"{ID}:{WORD}")
     )
-    registry.action(Action("ho", roster.hand_over_ask, Access.SECRETARY, Scope.PRIVATE, ID))
-    registry.action(Action("hy", roster.hand_over, Access.SECRETARY, Scope.PRIVATE, ID))
+    registry.action(
+        Action(
+            "ho",
+            roster.hand_over_ask,
+            Access.SECRETARY,
+            Scope.PRIVATE,
+            ID,
+            asks_confirmation=True,
+        )
+    )
+    registry.action(
+        Action(
+            "hy",
+            roster.hand_over,
+            Access.SECRETARY,
+            Scope.PRIVATE,
+            ID,
+            confirm="confirm.hand_over",
+        )
+    )
     registry.action(Action("aa", roster.set_auto_accept, Access.SECRETARY, Scope.PRIVATE, "[01]"))
     # Editing a record: members their own phone and name, the secretary every field.
     registry.action(Action("ed", profile.edit_menu, Access.MEMBER, Scope.PRIVATE, ID))
@@ -154,7 +182,11 @@ def build_registry() -> Registry:
         Action("ef", profile.edit_field_ask, Access.MEMBER, Scope.PRIVATE, f"{ID}:{WORD}")
     )
 
-    # Meeting buttons: guided scheduling, the draft's decision, edit and cancel.
+    # «Thôi» on the confirmation a typed number asks for an irreversible act (handlers/cards.py).
+    registry.action(Action(DROP, drop_confirmation, Access.ANYONE, Scope.ANY, NONE))
+
+    # Meeting buttons: guided scheduling, the draft's decision, edit and cancel. Cancelling
+    # asks first («mx»), and that question is the confirmation a typed number needs.
     for prefix, handler, shape in (
         ("md", meetings.pick_day, DAY),
         ("mt", meetings.pick_time, f"{DAY}:[0-9]{{4}}"),
@@ -162,24 +194,47 @@ def build_registry() -> Registry:
         ("mk", meetings.decide_draft, WORD),
         ("me", meetings.edit_menu, ID),
         ("mf", meetings.edit_ask, f"{ID}:{WORD}"),
-        ("mx", meetings.cancel_ask, ID),
-        ("my", meetings.cancel_meeting, ID),
-        ("mz", meetings.stop_series, ID),
         ("mq", meetings.keep_meeting, NONE),
         ("mu", meetings.save_edit, ID),
         ("mw", meetings.drop_edit, NONE),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
+    registry.action(
+        Action("mx", meetings.cancel_ask, Access.LEADER, Scope.ANY, ID, asks_confirmation=True)
+    )
+    for prefix, handler, act in (
+        ("my", meetings.cancel_meeting, "confirm.cancel_meeting"),
+        ("mz", meetings.stop_series, "confirm.stop_series"),
+    ):
+        registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, ID, confirm=act))
     registry.action(Action("pr", meetings.toggle_private, Access.MEMBER, Scope.PRIVATE, "[01]"))
     # Attendance buttons: members say "present" in the group (or, online, privately after
     # /diemdanh there); leaders close check-in from
     # the group or the private marking sheet, where they mark anyone and turn its pages.
     registry.action(
-        Action("ci", attendance.member_checkin, Access.MEMBER, Scope.ANY, f"{ID}:{WORD}")
+        Action(
+            "ci",
+            attendance.member_checkin,
+            Access.MEMBER,
+            Scope.ANY,
+            f"{ID}:{WORD}",
+            everyone=True,
+        )
     )
     # Closing asks first, privately (it names who will be marked absent); undecided absence
-    # requests are decided on that card. «Họp xong» records the end for the minutes.
-    registry.action(Action(attendance.CLOSE, closing.ask_close, Access.LEADER, Scope.ANY, ID))
+    # requests are decided on that card. «Họp xong» records the end for the minutes. The
+    # closing card is itself the confirmation (by number too: it dies when another card is
+    # shown); deciding a request on it by number is confirmed in words first.
+    registry.action(
+        Action(
+            attendance.CLOSE,
+            closing.ask_close,
+            Access.LEADER,
+            Scope.ANY,
+            ID,
+            asks_confirmation=True,
+        )
+    )
     registry.action(
         Action(closing.CONFIRM, closing.confirm_close, Access.LEADER, Scope.PRIVATE, f"{ID}:[01]")
     )
@@ -190,6 +245,7 @@ def build_registry() -> Registry:
             Access.LEADER,
             Scope.PRIVATE,
             f"{ID}:{ID}:[yn]",
+            confirm="confirm.absence",
         )
     )
     registry.action(
@@ -227,9 +283,19 @@ def build_registry() -> Registry:
     for prefix, handler, shape in (
         (feedback.LIST, feedback.list_page, ID),
         (feedback.ITEM, feedback.open_item, ID),
-        (feedback.STEP, feedback.step_ask, f"{ID}:{WORD}"),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.PRIVATE, shape))
+    # Moving an item tells its author: by number it is confirmed first.
+    registry.action(
+        Action(
+            feedback.STEP,
+            feedback.step_ask,
+            Access.LEADER,
+            Scope.PRIVATE,
+            f"{ID}:{WORD}",
+            confirm="confirm.feedback_step",
+        )
+    )
     registry.flow(
         Flow(feedback.TEXT_FLOW, feedback.text_answer, Access.MEMBER, feedback.TextQuestion)
     )
@@ -269,7 +335,14 @@ def build_registry() -> Registry:
     ):
         registry.action(Action(prefix, member_handler, Access.MEMBER, Scope.PRIVATE, shape))
     registry.action(
-        Action(absences.DECIDE, closing.decide, Access.LEADER, Scope.PRIVATE, f"{ID}:[yn]")
+        Action(
+            absences.DECIDE,
+            closing.decide,
+            Access.LEADER,
+            Scope.PRIVATE,
+            f"{ID}:[yn]",
+            confirm="confirm.absence",
+        )
     )
     registry.action(
         Action(absences.LIST, absences.list_requests, Access.LEADER, Scope.PRIVATE, f"({ID})?")
@@ -296,12 +369,16 @@ def build_registry() -> Registry:
         )
     )
     for prefix, handler, shape in (
-        ("dk", documents.decide, "send|no"),
         ("dm", documents.pick_meeting, f"({ID})?"),
         ("dp", documents.toggle_protect, NONE),
         ("dt", documents.toggle_target, f"all|{ID}"),
     ):
         registry.action(Action(prefix, handler, Access.LEADER, Scope.ANY, shape))
+    registry.action(
+        Action(
+            "dk", documents.decide, Access.LEADER, Scope.ANY, "send|no", confirm="confirm.document"
+        )
+    )
     registry.action(Action("dr", documents.mark_read, Access.MEMBER, Scope.ANY, ID))
     registry.action(Action("dv", documents.read_status, Access.LEADER, Scope.PRIVATE, f"{ID}(:r)?"))
     registry.action(Action("dg", documents.get_document, Access.MEMBER, Scope.PRIVATE, ID))

@@ -140,7 +140,8 @@ class Context:
     run_command: Callable[[Context, str], Awaitable[list[Reply]]]
 
     def t(self, key: str, /, **values: object) -> str:
-        return self.services.texts(key, **values)
+        """A text as said on the platform the person wrote from."""
+        return self.services.texts.on(self.inbound.platform)(key, **values)
 
     @property
     def now(self) -> datetime:

@@ -39,7 +39,7 @@ ERROR_KEYS: dict[type[Exception], str] = {
 }
 
 
-def _allowed(access: Access, actor: Member | None) -> bool:
+def allowed(access: Access, actor: Member | None) -> bool:
     if access is Access.ANYONE:
         return True
     if actor is None or actor.state is not MemberState.ACTIVE:
@@ -63,6 +63,14 @@ class Dispatcher:
     def __init__(self, registry: Registry, services: Services) -> None:
         self._registry = registry
         self._services = services
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    @property
+    def services(self) -> Services:
+        return self._services
 
     async def handle(self, inbound: Inbound, gateway: PlatformGateway) -> list[Reply]:
         texts = self._services.texts
@@ -159,7 +167,7 @@ class Dispatcher:
         scope_reply = self._scope_check(context, command.scope)
         if scope_reply is not None:
             return scope_reply
-        if not _allowed(command.access, context.actor):
+        if not allowed(command.access, context.actor):
             return [Reply(context.t(_denied_key(command.access, context.actor)))]
         return await command.handler(context)
 
@@ -178,7 +186,7 @@ class Dispatcher:
             return [Reply(context.t("error.stale_button"), popup=True)]
         if action.scope is Scope.PRIVATE and context.inbound.is_group:
             return [Reply(context.t("error.private_only"), popup=True)]
-        if not _allowed(action.access, context.actor):
+        if not allowed(action.access, context.actor):
             return [Reply(context.t(_denied_key(action.access, context.actor)), popup=True)]
         return await action.handler(context, args)
 
@@ -203,7 +211,7 @@ class Dispatcher:
     async def _continue(self, context: Context, flow: Flow, data: dict[str, object]) -> list[Reply]:
         """An answer is a new request: who answers is checked against their role and cell now,
         as for a button (one no longer allowed closes the question)."""
-        if not _allowed(flow.access, context.actor):
+        if not allowed(flow.access, context.actor):
             return [Reply(context.t(_denied_key(flow.access, context.actor)))]
         if not flow.fits(data):
             logger.warning("a stored %s question no longer fits its shape", flow.name)

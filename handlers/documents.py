@@ -630,10 +630,11 @@ async def _post(
             no_group.append(cell.name)
         meeting_line = _meeting_line(texts, meeting, ZoneInfo(cell.timezone))
         sender = unit.name if context.is_office else None
+        # Each group hears the post in its own platform's words (numbers on Zalo, taps here).
         posts += [
             replace(
                 document_reply(
-                    texts,
+                    texts.on(platform),
                     document,
                     header,
                     sender=sender,

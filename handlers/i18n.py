@@ -18,6 +18,7 @@ LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "chibo"
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
+PLATFORM_MARK = "@"  # "key@zalo": the key's wording on one platform
 
 
 @cache
@@ -35,14 +36,24 @@ def catalog(language: str) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Texts:
-    """The catalog of one language, bound for use by a handler."""
+    """The catalog of one language, bound for use by a handler. With ``platform``, a key's
+    variant for that platform ("key@zalo") wins where one exists: Zalo has no buttons, so
+    its people are told to answer with a number, not to tap."""
 
     language: str
+    platform: str = ""
 
     def __call__(self, key: str, /, **values: object) -> str:
-        messages = catalog(self.language)
-        template = messages.get(key) or catalog(DEFAULT_LANGUAGE)[key]
+        messages, default = catalog(self.language), catalog(DEFAULT_LANGUAGE)
+        variant = f"{key}{PLATFORM_MARK}{self.platform}" if self.platform else ""
+        template = (
+            messages.get(variant) or default.get(variant) or messages.get(key) or default[key]
+        )
         return template.format(**values) if values else template
+
+    def on(self, platform: str) -> Texts:
+        """These texts as said on ``platform``."""
+        return Texts(self.language, platform)
 
     def datetime(self, moment: datetime) -> str:
         return format_datetime(moment, "HH:mm, EEEE dd/MM/yyyy", locale=self.language)

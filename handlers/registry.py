@@ -64,13 +64,26 @@ NONE = ""  # a button without arguments
 @dataclass(frozen=True, slots=True)
 class Action:
     """What a button does. Its choice data is ``prefix`` or ``prefix:args``, where ``args``
-    must match ``shape`` (a regular expression over the whole argument string)."""
+    must match ``shape`` (a regular expression over the whole argument string).
+
+    A typed number is easier to get wrong than a tap, so acts that cannot be undone or that
+    others see declare it here, in one place: ``confirm`` is the catalog key restating the act,
+    and choosing it by number first asks one confirmation in those words. ``asks_confirmation``
+    marks an action whose own reply already is that confirmation (cancel → «Hủy thật?»), so its
+    card lives only minutes and its numbers act without asking twice.
+
+    ``everyone``: on a card shown in a group, anyone there may answer this option by number,
+    whoever the card answered (check-in: the leader opens it, every member says «có mặt»).
+    Actions that work only in groups are everyone's without saying so."""
 
     prefix: str
     handler: ActionHandler
     access: Access
     scope: Scope
     shape: str = NONE
+    confirm: str | None = None
+    asks_confirmation: bool = False
+    everyone: bool = False
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration's revision (a test holds it to Alembic's head). A database already
 # there is left alone without importing Alembic, which costs a fifth of a second at start-up.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 # Execution option naming a connection that only reads (see ``reading``).
 READ_ONLY = "chibo_read_only"
 _READERS: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()

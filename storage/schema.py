@@ -409,14 +409,29 @@ link_codes = Table(
 
 # Numbered options shown on a platform without buttons (Zalo), waiting for a number or an
 # option's text. ``user_id`` "*" holds a group's latest options, which anyone there may answer.
-pending_choices = Table(
-    "pending_choices",
+# Numbered option lists ("cards") shown on platforms without buttons. ``id`` is the sequence:
+# a person's newest card in a chat is the one their typed number answers, older ones are dead.
+# ``audience`` is who asked (or "*" for the outbox); ``shared`` says some option is open to others
+# in the chat (a join request's «Đồng ý» for leaders); ``question``: it also asks the audience
+# to write (their words are the answer, not a number past its list). ``options`` holds
+# [label, data, open, about]; ``text`` is the card as sent, shown again on a stale number.
+choice_cards = Table(
+    "choice_cards",
     metadata,
-    Column("platform", String(16), primary_key=True),
-    Column("chat_id", String(64), primary_key=True),
-    Column("user_id", String(64), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("chat_id", String(64), nullable=False),
+    Column("audience", String(64), nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("confirming", Boolean, nullable=False),
+    Column("question", Boolean, nullable=False),
     Column("options", JSON, nullable=False),
+    Column("text", Text, nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_choice_cards_chat", "platform", "chat_id", "id"),
+    Index("ix_choice_cards_audience", "platform", "audience"),
+    # Never reuse an id, even the newest one's after it is deleted: ids order cards.
+    sqlite_autoincrement=True,
 )
 
 # Messages sent per platform and calendar month (UTC), against a plan's monthly quota.

@@ -292,3 +292,35 @@ async def test_a_group_that_removed_the_bot_fails_its_reminders_and_the_secretar
     notice = await api.wait_for_message(private, text_has("⚠️"), after=mark, timeout=10)
     assert notice.text == vi("reminders.chat_gone")
     assert [m for m in api.sent_in(group, after=mark)] == []
+
+
+async def test_a_digit_typed_on_telegram_answers_the_newest_card(
+    api: FakeBotApi, chibo: ChiboBot
+) -> None:
+    """Issue 14 on Telegram: a digit typed in answer to the bot follows the Zalo model (the
+    first button is 1), and an act others see asks one confirmation first."""
+    secretary, member, group = await found_cell(api)
+    mark = api.mark()
+    await api.send_text(group, member, "/thamgia")
+    request = await api.wait_for_message(group, text_has("xin vào danh sách"), after=mark)
+    # Chatter in the group that answers nobody is not a choice.
+    mark = api.mark()
+    await api.send_text(group, secretary, "1")
+    await asyncio.sleep(0.3)
+    assert api.sent_in(group, after=mark) == []
+    mark = api.mark()
+    await api.send_text(group, secretary, "1", reply_to_message=request)
+    ask = await api.wait_for_message(group, text_has(vi("confirm.join")), after=mark)
+    assert [label for label, _ in ask.buttons] == [
+        vi("card.confirm_yes", label=vi("join.button.approve")),
+        vi("card.confirm_no"),
+    ]
+    mark = api.mark()
+    await api.send_text(group, secretary, "1", reply_to_message=ask)
+    done = await api.wait_for_message(group, text_has("đã vào danh sách"), after=mark)
+    assert (done.text or "").startswith("➡️ 1 — " + vi("card.confirm_yes", label=""))
+    # The confirmation answered once: its numbers are now stale, never the request's again.
+    mark = api.mark()
+    await api.send_text(group, secretary, "2", reply_to_message=ask)
+    stale = await api.wait_for_message(group, after=mark)
+    assert (stale.text or "").startswith("⚠️ Danh sách này đã cũ")

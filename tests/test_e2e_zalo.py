@@ -25,7 +25,7 @@ from bot.links import DOCUMENT, ServedFile
 from bot.settings import Settings
 from handlers.i18n import Texts
 from scheduler.clock import ManualClock
-from storage.schema import attendance, feedback, members
+from storage.schema import attendance, feedback, meetings, members
 from tests.support.fake_zalo_api import (
     FakeZaloApi,
     Mark,
@@ -36,6 +36,7 @@ from tests.support.fake_zalo_api import (
 )
 
 vi = Texts("vi")
+on_zalo = vi.on("zalo")
 ROOT = Path(__file__).resolve().parent.parent
 CELL = "Chi bộ Khu phố 5"
 
@@ -51,6 +52,18 @@ def number_of(message: SentMessage, label: str) -> str:
         if found and found.group(2) == label:
             return found.group(1)
     raise AssertionError(f"no option {label!r} in {message.text!r}")
+
+
+async def confirm(
+    zalo: FakeZaloApi, user: ZaloUser, label: str, *, group: ZaloGroup | None = None
+) -> SentMessage:
+    """Answer the confirmation a number for an irreversible act asks (it restates the act)."""
+    chat = group.id if group else user.id
+    question = await zalo.wait_for(chat, has(vi("card.confirm_yes", label=label)))
+    mark = zalo.mark()
+    await zalo.say(user, number_of(question, vi("card.confirm_yes", label=label)), group=group)
+    await zalo.wait_for(chat, after=mark)
+    return question
 
 
 def zalo_settings(zalo: FakeZaloApi, tmp_path: Path, **extra: Any) -> Settings:
@@ -70,6 +83,10 @@ def zalo_settings(zalo: FakeZaloApi, tmp_path: Path, **extra: Any) -> Settings:
 async def zalo() -> AsyncIterator[FakeZaloApi]:
     async with running_fake_zalo_api() as server:
         yield server
+        # Zalo has no buttons: nothing the bot says there may ask anyone to tap one (a link
+        # is still "bấm vào liên kết").
+        tapping = re.compile(r"\bnút\b|bấm (?!vào liên kết)", re.IGNORECASE)
+        assert [m.text for m in server.sent if tapping.search(m.text)] == []
 
 
 @pytest.fixture
@@ -97,6 +114,7 @@ async def found_cell(zalo: FakeZaloApi) -> tuple[ZaloUser, ZaloUser, ZaloGroup]:
     assert vi("zalo.choose_group", bot=zalo.bot_name, example=1) in request.text
     mark = zalo.mark()
     await zalo.say(secretary, number_of(request, vi("join.button.approve")), group=group)
+    await confirm(zalo, secretary, vi("join.button.approve"), group=group)
     await zalo.wait_for(
         group.id, has(vi("join.approved", name="Lê Văn Nam", cell=CELL)), after=mark
     )
@@ -115,7 +133,7 @@ async def test_join_in_a_zalo_group_by_mentions_and_numbers(
     mark = zalo.mark()
     await zalo.say(member, "/trogiup", group=group)
     help_text = await zalo.wait_for(group.id, after=mark)
-    assert help_text.text.startswith(vi("help.group_member", name="Lê Văn Nam", cell=CELL))
+    assert help_text.text.startswith(on_zalo("help.group_member", name="Lê Văn Nam", cell=CELL))
     assert vi("help.zalo_group") in help_text.text
     # Personal matters point to the private chat, in words (Zalo has no deep links).
     assert vi("zalo.continue_privately", command="hoso") in help_text.text
@@ -135,9 +153,11 @@ async def test_a_number_from_someone_not_allowed_changes_nothing(
     request = await zalo.wait_for(group.id, has("xin vào danh sách"), after=mark)
     mark = zalo.mark()
     # An ordinary member answers the leaders' options: refused, the request stays pending.
+    # The refusal is for them alone (a popup on Telegram): privately, not in the group.
     await zalo.say(member, number_of(request, vi("join.button.approve")), group=group)
-    refusal = await zalo.wait_for(group.id, after=mark)
+    refusal = await zalo.wait_for(member.id, after=mark)
     assert refusal.text == vi("error.leader_only")
+    assert zalo.sent_to(group.id, after=mark) == []
     assert chibo.engine is not None
     async with chibo.engine.connect() as connection:
         pending = await connection.execute(
@@ -252,17 +272,17 @@ async def test_a_file_a_reply_carries_travels_as_a_link(zalo: FakeZaloApi, chibo
 async def test_quota_warning_goes_privately_to_the_secretary_once(
     zalo: FakeZaloApi, tmp_path: Path, clock: ManualClock
 ) -> None:
-    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=10, zalo_quota_warn_percent=60)
+    settings = zalo_settings(zalo, tmp_path, zalo_monthly_quota=14, zalo_quota_warn_percent=50)
     async with running_zalo(settings, clock=clock):
-        secretary, member, group = await found_cell(zalo)  # 5 messages: below the level
+        secretary, member, group = await found_cell(zalo)  # 6 messages: below the level
         await zalo.idle(0.5)
         assert zalo.sent_to(secretary.id) == []
-        for _ in range(3):  # the 6th reaches 60 % of 10, the ones after do not warn again
+        for _ in range(3):  # the 7th reaches half of 14, the ones after do not warn again
             mark = zalo.mark()
             await zalo.say(member, "/trogiup", group=group)
             await zalo.wait_for(group.id, after=mark)
         warning = await zalo.wait_for(secretary.id, has("sắp hết số tin nhắn"))
-        assert warning.text == vi("zalo.quota_warning", quota=10)
+        assert warning.text == vi("zalo.quota_warning", quota=14)
         await zalo.idle(0.5)
     assert len([m for m in zalo.sent if "sắp hết" in m.text]) == 1
     assert all(m.chat_id != group.id for m in zalo.sent if "sắp hết" in m.text)
@@ -305,7 +325,7 @@ async def test_webhook_checks_the_secret_and_handles_a_redelivery_once(
         await zalo.deliver(event)
         await zalo.deliver(event)  # Zalo redelivers the same message_id
         reply = await zalo.wait_for(person.id)
-        assert reply.text == vi("help.private_stranger", name="Lê Văn Nam")
+        assert reply.text == on_zalo("help.private_stranger", name="Lê Văn Nam")
         await zalo.idle(0.3)
         assert len(zalo.sent_to(person.id)) == 1
         assert zalo.webhook_statuses == [200, 200]
@@ -369,7 +389,7 @@ async def test_chibo_run_serves_zalo_alone_and_never_logs_the_token(
         person = zalo.add_user("Lê Văn Nam")
         await zalo.say(person, "/trogiup")
         reply = await zalo.wait_for(person.id, within=30)
-        assert reply.text == vi("help.private_stranger", name="Lê Văn Nam")
+        assert reply.text == on_zalo("help.private_stranger", name="Lê Văn Nam")
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
@@ -395,9 +415,11 @@ async def test_check_in_in_a_zalo_group_by_number(
     await zalo.say(secretary, "/diemdanh", group=group)
     sheet = await zalo.wait_for(group.id, has(vi("attendance.button.in_person")), after=mark)
     mark = zalo.mark()
-    # The check-in options are open to everyone in the group, answered by number.
+    # The check-in options are open to everyone in the group, answered by number; the
+    # member alone is told it was noted (privately: the group is not flooded).
     await zalo.say(member, number_of(sheet, vi("attendance.button.in_person")), group=group)
-    await zalo.wait_for(group.id, has("Lê Văn Nam"), after=mark)
+    await zalo.wait_for(member.id, has("Lê Văn Nam"), after=mark)
+    assert [m for m in zalo.sent_to(group.id, after=mark) if "Lê Văn Nam" in m.text] == []
     assert chibo.engine is not None
     async with chibo.engine.connect() as connection:
         marked = (await connection.execute(select(attendance.c.state, attendance.c.mode))).all()
@@ -412,7 +434,7 @@ async def test_absence_request_answered_with_numbers(
     group_mark = zalo.mark()
     await zalo.say(member, "/xinvang", group=group)
     pointer = await zalo.wait_for(group.id, after=group_mark)
-    assert pointer.text.startswith(vi("absence.group_hint"))
+    assert pointer.text.startswith(on_zalo("absence.group_hint"))
     assert vi("zalo.continue_privately", command="xinvang") in pointer.text
 
     mark = zalo.mark()
@@ -433,8 +455,72 @@ async def test_absence_request_answered_with_numbers(
     assert "Lê Văn Nam" in card.text and "Ốm (nằm viện)" in card.text
     mark = zalo.mark()
     await zalo.say(secretary, number_of(card, vi("absence.button.approve")))
+    await confirm(zalo, secretary, vi("absence.button.approve"))
     told = await zalo.wait_for(member.id, has("Bí thư đã đồng ý"), after=mark)
     assert "Họp tháng 11" in told.text
     # The group saw the pointer only: no name, no reason, no decision.
     await zalo.idle(0.3)
     assert [m.text for m in zalo.sent_to(group.id, after=group_mark)] == [pointer.text]
+
+
+async def test_a_number_answers_the_newest_card_not_a_confirmation_left_open(
+    zalo: FakeZaloApi, chibo: Runtime
+) -> None:
+    """Issue 14: the secretary leaves «cancel the meeting?» unanswered, a newcomer asks to
+    join, and the secretary's «1» is about the newcomer: it never cancels the meeting."""
+    secretary, _member, group = await found_cell(zalo)
+    await schedule(zalo, secretary, group)
+    mark = zalo.mark()
+    await zalo.say(secretary, "/hop", group=group)
+    listing = await zalo.wait_for(group.id, has(vi("meeting.button.cancel")), after=mark)
+    mark = zalo.mark()
+    await zalo.say(secretary, number_of(listing, vi("meeting.button.cancel")), group=group)
+    question = await zalo.wait_for(group.id, has(vi("meeting.button.confirm_cancel")), after=mark)
+    # The reply to a number starts by saying what was chosen.
+    assert question.text.startswith("➡️ 2 — " + vi("meeting.button.cancel"))
+    assert number_of(question, vi("meeting.button.confirm_cancel")) == "1"
+    newcomer = zalo.add_user("Lê Thị Hoa")
+    mark = zalo.mark()
+    await zalo.say(newcomer, "/thamgia", group=group)
+    request = await zalo.wait_for(group.id, has("Lê Thị Hoa xin vào"), after=mark)
+    assert number_of(request, vi("join.button.approve")) == "1"
+    mark = zalo.mark()
+    await zalo.say(secretary, "1", group=group)
+    # The newest card is the request: its «1» is asked again in words, and nothing is done.
+    ask = await zalo.wait_for(group.id, after=mark)
+    assert ask.text.startswith("Đồng chí Lê Thị Hoa xin vào")
+    assert vi("confirm.join") in ask.text
+    assert chibo.engine is not None
+    async with chibo.engine.connect() as connection:
+        status = (await connection.execute(select(meetings.c.status))).scalar_one()
+        pending = await connection.execute(
+            select(func.count()).select_from(members).where(members.c.state == "pending")
+        )
+        assert (status, pending.scalar_one()) == ("scheduled", 1)
+    mark = zalo.mark()
+    await zalo.say(secretary, "1", group=group)
+    await zalo.wait_for(
+        group.id, has(vi("join.approved", name="Lê Thị Hoa", cell=CELL)), after=mark
+    )
+    # The cancel question died when the request was shown: its «1» is stale, never a cancel.
+    mark = zalo.mark()
+    await zalo.say(secretary, "1", group=group)
+    stale = await zalo.wait_for(group.id, after=mark)
+    assert stale.text.startswith("⚠️ Danh sách này đã cũ")
+    await zalo.idle(0.3)
+    async with chibo.engine.connect() as connection:
+        status = (await connection.execute(select(meetings.c.status))).scalar_one()
+        states = (await connection.execute(select(members.c.state))).scalars().all()
+    assert status == "scheduled" and sorted(states) == ["active"] * 3
+    assert not [m for m in zalo.sent_to(group.id) if "hủy" in m.text.lower() and "📢" in m.text]
+
+
+async def test_a_strangers_private_help_on_zalo_points_to_the_zalo_group(
+    zalo: FakeZaloApi, chibo: Runtime
+) -> None:
+    stranger = zalo.add_user("Người Lạ")
+    mark = zalo.mark()
+    await zalo.say(stranger, "/trogiup")
+    help_text = await zalo.wait_for(stranger.id, after=mark)
+    assert help_text.text == on_zalo("help.private_stranger", name="Người Lạ")
+    assert "nhóm Zalo" in help_text.text and "Telegram" not in help_text.text

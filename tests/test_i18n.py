@@ -90,3 +90,32 @@ def test_dates_are_written_the_vietnamese_way() -> None:
     assert Texts("vi").datetime(moment) == "19:30, Thứ Ba 15/12/2026"
     assert Texts("en").datetime(moment) == "19:30, Tuesday 15/12/2026"
     assert Texts("vi").date(moment.date()) == "15/12/2026"
+
+
+def test_platform_variants_replace_their_key_and_never_say_tap_on_zalo() -> None:
+    vi, en = catalog("vi"), catalog("en")
+    variants = [key for key in vi if "@" in key]
+    assert variants, "no platform variants found"
+    for key in variants:
+        base, _, platform = key.partition("@")
+        assert platform == "zalo" and base in vi, key
+        assert _placeholders(vi[key]) == _placeholders(vi[base]), key
+        assert "bấm" not in vi[key].lower() and "tap" not in en[key].lower(), key
+    zalo = Texts("vi").on("zalo")
+    assert zalo("error.not_understood") == vi["error.not_understood@zalo"]
+    assert Texts("vi")("error.not_understood") == vi["error.not_understood"]
+    assert zalo("card.confirm_no") == Texts("vi")("card.confirm_no")  # no variant: the key
+
+
+def test_every_text_that_says_tap_has_its_zalo_wording() -> None:
+    """Zalo has no buttons: a text asking to tap one («bấm nút», «bấm «Gửi»») has a variant
+    saying to answer with a number (the local playground is Telegram's, so it is left out)."""
+    vi = catalog("vi")
+    tapping = re.compile(r"\bnút\b|bấm (?!vào liên kết)", re.IGNORECASE)
+    missing = [
+        key
+        for key, text in vi.items()
+        if "@" not in key and not key.startswith("playground.") and tapping.search(text)
+        if f"{key}@zalo" not in vi
+    ]
+    assert missing == []

@@ -17,7 +17,7 @@ from handlers.i18n import Texts
 from scheduler.clock import ManualClock
 from storage.audit import Actor
 from storage.cells import CellRepository
-from storage.choices import ANYONE, ChoiceRepository
+from storage.choices import ANYONE, Card, CardOption, CardRepository
 from storage.crypto import FieldCipher
 from storage.errors import AlreadyRegistered
 from storage.linking import (
@@ -186,7 +186,9 @@ async def test_a_linked_secretary_brings_a_zalo_group_to_her_cell_once(
     assert sorted(tuple(row) for row in groups) == [("telegram", GROUP), ("zalo", ZALO_GROUP)]
     # In the Zalo group, Nam is a member of the cell like in the Telegram group.
     help_text = texts_of(await on_zalo(harness, "z-nam", "/trogiup", group=ZALO_GROUP))
-    assert help_text.startswith(vi("help.group_member", name="Lê Văn Nam", cell="Chi bộ KP5"))
+    assert help_text.startswith(
+        vi.on("zalo")("help.group_member", name="Lê Văn Nam", cell="Chi bộ KP5")
+    )
     assert vi("help.zalo_group") in help_text
     # Announcements made on Telegram name the Zalo group's platform.
     replies = await harness.say(secretary, "/lichhop 24/11 19:30 Hội trường KP5", group=GROUP)
@@ -306,23 +308,60 @@ async def test_link_repository_redeems_once(engine: AsyncEngine) -> None:
     assert await count(engine, identities) == 3
 
 
-async def test_choice_repository_keeps_the_latest_per_person_then_the_groups(
+async def test_cards_come_newest_first_and_a_new_card_ends_confirmations(
     engine: AsyncEngine,
 ) -> None:
-    choices = ChoiceRepository(engine)
+    cards = CardRepository(engine)
     expires = START + timedelta(hours=1)
     key = {"platform": "zalo", "chat_id": "g1"}
-    await choices.offer(**key, user_id=ANYONE, options=[("Có mặt", "ci:1")], expires_at=expires)
-    await choices.offer(**key, user_id="u1", options=[("A", "a"), ("B", "b")], expires_at=expires)
-    await choices.offer(**key, user_id="u1", options=[("C", "c")], expires_at=expires)
-    assert await choices.options_for(**key, user_id="u1", now=START) == [
-        [("C", "c")],
-        [("Có mặt", "ci:1")],
-    ]
-    assert await choices.options_for(**key, user_id="u2", now=START) == [[("Có mặt", "ci:1")]]
-    assert await choices.options_for(**key, user_id="u1", now=expires) == []
-    await choices.offer(**key, user_id="u1", options=[], expires_at=expires)
-    assert await choices.options_for(**key, user_id="u1", now=START) == [[("Có mặt", "ci:1")]]
+
+    def option(label: str, data: str, *, is_open: bool = False) -> CardOption:
+        return CardOption(label, data, is_open, "")
+
+    async def show(audience: str, *options: CardOption, confirming: bool = False) -> None:
+        await cards.show(
+            **key,
+            audience=audience,
+            options=list(options),
+            text="",
+            expires_at=expires,
+            now=START,
+            confirming=confirming,
+        )
+
+    def labels(found: list[Card]) -> list[list[str]]:
+        return [[o.label for o in card.options] for card in found]
+
+    await show(ANYONE, option("Có mặt", "ci:1"))
+    await show("u1", option("A", "a"))
+    await show("u2", option("B", "b"))  # u2's own: not visible to u1
+    await show("u3", option("C", "c"), option("Đồng ý", "jn:1:ok", is_open=True))
+    assert labels(await cards.visible(**key, user_id="u1")) == [["C", "Đồng ý"], ["A"], ["Có mặt"]]
+    await show("u1", option("Xác nhận", "my:1"), confirming=True)
+    await cards.show(
+        platform="zalo",
+        chat_id="u1",
+        audience="u1",
+        options=[option("Hồ sơ", "pf")],
+        text="",
+        expires_at=expires,
+        now=START,
+    )
+    # A card shown to u1 anywhere ends u1's confirmation in the group: it stays the newest
+    # (so its number is stale, not an older card's) but it has expired.
+    [ended, *_] = await cards.visible(**key, user_id="u1")
+    assert (ended.confirming, ended.expires_at) == (True, START)
+    await show("u1", option("Xác nhận", "my:1"), confirming=True)
+    [newest, *_] = await cards.visible(**key, user_id="u1")
+    assert newest.expires_at == expires
+    await cards.expire(newest.id, START)
+    [answered, *_] = await cards.visible(**key, user_id="u1")
+    assert (answered.id, answered.expires_at) == (newest.id, START)
+    # A card others may answer, shown in the chat, ends everyone's confirmation there.
+    await show("u1", option("Xác nhận", "my:1"), confirming=True)
+    await show(ANYONE, option("Đã đọc", "dr:1"))
+    [read, confirmation, *_] = await cards.visible(**key, user_id="u1")
+    assert labels([read]) == [["Đã đọc"]] and confirmation.expires_at == START
 
 
 async def test_usage_counts_per_month_and_warns_the_secretary_once(engine: AsyncEngine) -> None:

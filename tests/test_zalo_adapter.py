@@ -9,12 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.links import LinkSigner, TemporaryFiles
 from bot.relay import PlatformSenders
-from bot.zalo import ZaloAdapter, ZaloOutput, ZaloSender, pick, strip_mention, to_inbound
+from bot.zalo import ZaloAdapter, ZaloOutput, ZaloSender, strip_mention, to_inbound
 from bot.zalo_client import MAX_TEXT, ZaloClient
+from handlers.cards import NumberedCards, plain, typed_number
+from handlers.catalog import build_registry
 from handlers.context import Context, Services
 from handlers.core import ChatKind, Choice, OutboundFile, Platform, Reply
 from handlers.dispatch import Dispatcher
@@ -23,7 +26,7 @@ from handlers.registry import Access, Command, Registry, Scope
 from scheduler.clock import ManualClock
 from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
 from storage.cells import CellRepository
-from storage.choices import ChoiceRepository
+from storage.choices import ANYONE, CardRepository
 from storage.crypto import FieldCipher
 from storage.fee_rules import load_fee_config
 from storage.seen_messages import SeenMessages
@@ -69,17 +72,11 @@ def test_what_is_not_a_person_writing_is_ignored() -> None:
     assert photo is not None and photo.command == "trogiup"
 
 
-def test_a_number_or_an_options_words_pick_it() -> None:
-    own = [("✅ Đồng ý", "jn:1:ok"), ("❌ Từ chối", "jn:1:no")]
-    group = [("🙋 Có mặt", "ci:5")]
-    assert pick([own, group], "2") == "jn:1:no"
-    assert pick([own, group], " số 1. ") == "jn:1:ok"
-    assert pick([own, group], "có mặt") == "ci:5"
-    assert pick([own, group], "từ chối") == "jn:1:no"
-    assert pick([own, group], "3") is None  # past every list
-    assert pick([[], group], "1") == "ci:5"
-    assert pick([own], "đồng ý đi") is None
-    assert pick([own], "") is None
+def test_a_typed_number_is_read_only_in_the_ways_people_write_it() -> None:
+    assert [typed_number(t) for t in ("2", " số 1. ", "3)", "Số 12")] == [2, 1, 3, 12]
+    # Not an option number: other digits, a zero, three digits, words around it.
+    assert [typed_number(t) for t in ("²", "٣", "0", "100", "1 2", "đồng ý 1", "")] == [None] * 7
+    assert plain("❌ Từ chối") == plain("từ  CHỐI!") == "từ chối"
 
 
 @pytest.fixture
@@ -97,12 +94,24 @@ async def output(
     await client.aclose()
 
 
+def _cards(engine: AsyncEngine, clock: ManualClock) -> NumberedCards:
+    services = Services.over(
+        engine,
+        FieldCipher([Fernet.generate_key().decode()]),
+        load_fee_config(),
+        clock=clock,
+        texts=vi,
+        default_timezone="Asia/Ho_Chi_Minh",
+    )
+    return NumberedCards(build_registry(), services, CardRepository(engine), Platform.ZALO)
+
+
 def _output(client: ZaloClient, engine: AsyncEngine, clock: ManualClock) -> ZaloOutput:
     return ZaloOutput(
         client,
         vi,
         clock,
-        ChoiceRepository(engine),
+        _cards(engine, clock),
         UsageRepository(engine),
         CellRepository(engine),
         bot_name=BOT,
@@ -154,10 +163,11 @@ async def test_outbox_sender_splits_long_texts_and_keeps_group_options(
     await ZaloSender(output).send("zalo", "g1", [reply])
     parts = zalo.sent_to("g1")
     assert len(parts) > 1 and all(len(part.text) <= MAX_TEXT for part in parts)
-    options = await ChoiceRepository(sqlite_engine).options_for(
-        platform="zalo", chat_id="g1", user_id="anyone-here", now=clock.now()
+    [card] = await CardRepository(sqlite_engine).visible(
+        platform="zalo", chat_id="g1", user_id="anyone-here"
     )
-    assert options == [[("🙋 Có mặt", "ci:5")]]
+    assert card.audience == ANYONE and card.expires_at > clock.now()
+    assert [(o.label, o.data, o.open) for o in card.options] == [("🙋 Có mặt", "ci:5", True)]
     assert await UsageRepository(sqlite_engine).sent("zalo", clock.now()) == len(parts)
 
 
@@ -213,6 +223,36 @@ async def test_outbox_sender_words_options_for_a_group_or_a_private_chat(
     assert vi("zalo.choose_private", example=1) in in_private.text
 
 
+async def test_a_reply_of_several_cards_is_numbered_as_one_list(
+    zalo: FakeZaloApi, output: ZaloOutput, sqlite_engine: AsyncEngine
+) -> None:
+    """Two meetings, two options each: 1–2 under the first, 3–4 under the second, and one
+    card of four options (so «3» is the second meeting's, never a dead "1. 2." list)."""
+    meetings = [
+        Reply(
+            f"Họp tháng {month}",
+            choices=((Choice("✏️ Sửa", f"me:{n}"), Choice("🗑 Hủy", f"mx:{n}")),),
+        )
+        for n, month in ((1, 11), (2, 12))
+    ]
+    await output.deliver(
+        "u1", [Reply("Các cuộc họp sắp tới:"), *meetings], asker="u1", in_group=False
+    )
+    first, second, third = (m.text for m in zalo.sent_to("u1"))
+    assert first == "Các cuộc họp sắp tới:"
+    assert "1. ✏️ Sửa\n2. 🗑 Hủy" in second and vi("zalo.choose_private", example=1) not in second
+    assert "3. ✏️ Sửa\n4. 🗑 Hủy" in third and vi("zalo.choose_private", example=3) in third
+    [card] = await CardRepository(sqlite_engine).visible(
+        platform="zalo", chat_id="u1", user_id="u1"
+    )
+    assert [(o.data, o.about) for o in card.options] == [
+        ("me:1", "Họp tháng 11"),
+        ("mx:1", "Họp tháng 11"),
+        ("me:2", "Họp tháng 12"),
+        ("mx:2", "Họp tháng 12"),
+    ]
+
+
 async def test_an_unexpected_error_gets_a_plain_sentence_on_zalo_too(
     zalo: FakeZaloApi,
     output: ZaloOutput,
@@ -235,9 +275,8 @@ async def test_an_unexpected_error_gets_a_plain_sentence_on_zalo_too(
         texts=vi,
         default_timezone="Asia/Ho_Chi_Minh",
     )
-    adapter = ZaloAdapter(
-        output, ChoiceRepository(sqlite_engine), SeenMessages(sqlite_engine), clock
-    )
+    cards = NumberedCards(registry, services, CardRepository(sqlite_engine), Platform.ZALO)
+    adapter = ZaloAdapter(output, cards, SeenMessages(sqlite_engine), clock)
     adapter.attach(Dispatcher(registry, services), PlatformSenders())
 
     await adapter.on_event(_event("/hong"))
