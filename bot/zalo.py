@@ -172,8 +172,6 @@ class ZaloOutput:
         ``confirming``: the card confirms an act and lives only minutes; ``echo`` (what a
         typed number chose) goes first. ``in_group`` None: look it up (a cell's group, or else
         a private chat)."""
-        # Zalo cannot edit a message: a reply that only refreshes buttons has nothing to say.
-        replies = [reply for reply in replies if not reply.edit_buttons]
         if in_group is None:
             in_group = await self._cells.cell_for_chat(Platform.ZALO, chat_id) is not None
         last_card = max(
@@ -319,7 +317,9 @@ class ZaloAdapter:
         private = inbound.user_id  # a Zalo person's private chat with the bot has their id
         whispers: list[Reply] = []
         for reply in replies:
-            if reply.platform not in (None, Platform.ZALO):
+            if reply.platform not in (None, Platform.ZALO) or reply.edit_buttons:
+                # Zalo cannot edit a message: a reply that only refreshes buttons (a post's
+                # read count) has nothing to say there.
                 continue
             chat_id = reply.chat_id or inbound.chat_id
             if reply.popup and inbound.is_group and chat_id == inbound.chat_id:

@@ -59,6 +59,27 @@ def _denied_key(access: Access, actor: Member | None) -> str:
     return "error.secretary_only" if access is Access.SECRETARY else "error.leader_only"
 
 
+def _without_nul(inbound: Inbound) -> Inbound:
+    texts = (inbound.text, inbound.args, inbound.user_name, inbound.chat_title or "")
+    attachment = inbound.attachment
+    if not any("\x00" in text for text in texts) and (
+        attachment is None or "\x00" not in attachment.file_name
+    ):
+        return inbound
+    return replace(
+        inbound,
+        text=inbound.text.replace("\x00", ""),
+        args=inbound.args.replace("\x00", ""),
+        user_name=inbound.user_name.replace("\x00", ""),
+        chat_title=inbound.chat_title.replace("\x00", "") if inbound.chat_title else None,
+        attachment=(
+            replace(attachment, file_name=attachment.file_name.replace("\x00", ""))
+            if attachment is not None
+            else None
+        ),
+    )
+
+
 class Dispatcher:
     def __init__(self, registry: Registry, services: Services) -> None:
         self._registry = registry
@@ -78,6 +99,9 @@ class Dispatcher:
             return [
                 Reply(texts("error.too_long", limit=f"{MAX_INBOUND_CHARS:,}".replace(",", ".")))
             ]
+        # PostgreSQL's text cannot hold NUL, and no person means one: a NUL typed, pasted or
+        # put in a file name would fail the query that stores or searches it.
+        inbound = _without_nul(inbound)
         context = await self._context(inbound, gateway)
         try:
             return await self._route(context)

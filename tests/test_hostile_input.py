@@ -435,3 +435,18 @@ async def test_odd_numbers_in_commands_get_plain_refusals(
     private = command.startswith(("/bienban", "/gopy"))
     replies = await world.harness.say(world.secretary, command, group=None if private else GROUP)
     assert vi(refusal, years=2) in _texts(replies), _texts(replies)
+
+
+async def test_a_nul_in_text_names_or_file_names_is_dropped_before_storage(
+    engine: AsyncEngine, cipher: FieldCipher
+) -> None:
+    """PostgreSQL's text cannot hold NUL: found by the command fuzz above (`/tailieu \\x00`)."""
+    world = await _world(engine, cipher)
+    harness = world.harness
+    found = await harness.say(world.member, "/tailieu nghị\x00 quyết")
+    assert vi("error.internal") not in _texts(found) and found
+    newcomer = harness.person("Hoàng\x00 Văn Mới")
+    asked = await harness.say(newcomer, "/thamgia", group=GROUP)
+    assert any("Hoàng Văn Mới" in text for text in _texts(asked)), _texts(asked)
+    sent = await harness.send_file(world.secretary, "danh\x00sach.csv", b"Ho va ten\nA")
+    assert vi("error.internal") not in _texts(sent) and sent
