@@ -178,6 +178,7 @@ async def keep_cards(
             text="\n\n".join([*(r.text for r in chat_replies if r.choices), numbered]),
             question=same_chat and any(r.ask_text for r in chat_replies),
             confirming=confirming and same_chat,
+            answered_a_tap=same_chat and inbound.choice is not None,
         )
 
 
@@ -240,9 +241,11 @@ class TelegramAdapter:
         local = [r for r in replies if r.platform in (None, Platform.TELEGRAM)]
         if echo:
             local = _echoed(local, echo, inbound.chat_id)
-        await self.render(context.bot, update, local)
         if cards is not None:
+            # Kept before the messages go out: a quick answer (another person's too) must find
+            # its card, as on Zalo.
             await keep_cards(cards, inbound, local, confirming=confirming)
+        await self.render(context.bot, update, local)
         # A cell's group on another platform (Zalo) hears it through that platform's sender.
         if self._relay is not None:
             await self._relay.relay([r for r in replies if r.platform is Platform.ZALO])

@@ -121,12 +121,15 @@ class NumberedCards:
         text: str,
         question: bool,
         confirming: bool,
+        answered_a_tap: bool = False,
     ) -> None:
         """Record what was just shown in ``chat_id``. ``asker`` is who it answers (None for the
         outbox: then everyone there may answer). In a group, options the asker may not use are
         open to those who may (a newcomer's request is for the leaders). A question for the
-        asker, with no options, is a card too: their next words answer it, not an older list."""
-        if not options and not (asker is not None and question):
+        asker, with no options, is a card too: their next words answer it, not an older list.
+        ``answered_a_tap``: what answers a button the asker tapped is a card as well, even
+        without options («Thôi» on a confirmation), so that their confirmations end with it."""
+        if not options and not (asker is not None and (question or answered_a_tap)):
             return
         now = self._services.clock.now()
         actor: Member | None = None
@@ -172,7 +175,9 @@ class NumberedCards:
             return mine and self.may_use(option.data, actor, in_group=inbound.is_group)
 
         def is_question(card: Card) -> bool:
-            return card.audience == inbound.user_id and not card.options
+            # Not every card without options asks to write: the answer to a tap («Thôi») is
+            # recorded too, only to end the confirmations before it.
+            return card.audience == inbound.user_id and card.question and not card.options
 
         current = next(
             (c for c in cards if is_question(c) or any(usable(c, o) for o in c.options)), None

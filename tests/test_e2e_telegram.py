@@ -324,3 +324,20 @@ async def test_a_digit_typed_on_telegram_answers_the_newest_card(
     await api.send_text(group, secretary, "2", reply_to_message=ask)
     stale = await api.wait_for_message(group, after=mark)
     assert (stale.text or "").startswith("⚠️ Danh sách này đã cũ")
+
+    # «Thôi» tapped on a confirmation ends it: a digit typed under it afterwards is stale.
+    newcomer = await api.add_user("Đỗ Thị Mai")
+    api.chats[group.id].members[newcomer.id] = "member"  # she joins the group chat
+    mark = api.mark()
+    await api.send_text(group, newcomer, "/thamgia")
+    again = await api.wait_for_message(group, text_has("xin vào danh sách"), after=mark)
+    mark = api.mark()
+    await api.send_text(group, secretary, "2", reply_to_message=again)  # «Từ chối»
+    ask = await api.wait_for_message(group, text_has(vi("confirm.join")), after=mark)
+    mark = api.mark()
+    await api.tap(secretary, ask, button_text=vi("card.confirm_no"))
+    await api.wait_until_idle()
+    mark = api.mark()
+    await api.send_text(group, secretary, "1", reply_to_message=ask)
+    refused = await api.wait_for_message(group, after=mark)
+    assert (refused.text or "").startswith("⚠️ Danh sách này đã cũ"), refused.text
