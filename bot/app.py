@@ -96,6 +96,8 @@ class Runtime:
     # reply for a cell's group on the other platform is relayed through it.
     senders: PlatformSenders = field(default_factory=PlatformSenders)
     dispatcher: Dispatcher | None = None
+    # The Telegram chats' numbered cards (digits typed instead of taps), once opened.
+    telegram_cards: NumberedCards | None = None
     operator_alerts: OperatorAlerts = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,8 +123,8 @@ class Runtime:
         self.dispatcher = Dispatcher(self.registry, services)
         if self.adapter is not None:
             cards = CardRepository(engine)
-            numbered = NumberedCards(self.registry, services, cards, Platform.TELEGRAM)
-            self.adapter.attach(self.dispatcher, self.senders, numbered)
+            self.telegram_cards = NumberedCards(self.registry, services, cards, Platform.TELEGRAM)
+            self.adapter.attach(self.dispatcher, self.senders, self.telegram_cards)
         return services
 
     async def start_zalo(self) -> None:
@@ -140,7 +142,10 @@ class Runtime:
             raise RuntimeError("open the runtime before starting the outbox")
         services, engine = self.services, self.engine
         if bot is not None:
-            self.senders.register(Platform.TELEGRAM, TelegramSender(bot, texts=self.texts))
+            self.senders.register(
+                Platform.TELEGRAM,
+                TelegramSender(bot, texts=self.texts, cards=self.telegram_cards),
+            )
         await services.meetings.reconcile(self.clock.now())
 
         async def reminder(row: OutboxRow) -> list[Reply]:

@@ -23,8 +23,9 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.relay import PlatformSenders
+from bot.telegram_cards import keep_cards
 from bot.telegram_render import keyboard, send_reply
-from handlers.cards import NumberedCards, ShownOption, replies_to
+from handlers.cards import NumberedCards, replies_to
 from handlers.core import Attachment, ChatKind, Inbound, Platform, Poll, Reply
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Texts
@@ -150,36 +151,6 @@ def _echoed(replies: list[Reply], echo: str, chat_id: str) -> list[Reply]:
             echoed = replace(reply, text=f"{echo}\n\n{reply.text}")
             return [*replies[:position], echoed, *replies[position + 1 :]]
     return replies
-
-
-async def keep_cards(
-    cards: NumberedCards, inbound: Inbound, replies: list[Reply], *, confirming: bool
-) -> None:
-    """Record the buttons each chat was just shown, as one numbered card per chat. Its text
-    numbers them (1 is the first button, row by row): a stale digit gets it back as text."""
-    by_chat: dict[str, list[Reply]] = {}
-    for reply in replies:
-        if not reply.popup and reply.poll is None:
-            by_chat.setdefault(reply.chat_id or inbound.chat_id, []).append(reply)
-    for chat_id, chat_replies in by_chat.items():
-        same_chat = chat_id == inbound.chat_id
-        options = [
-            ShownOption(choice.label, choice.data, reply.text.strip().partition("\n")[0])
-            for reply in chat_replies
-            for row in reply.choices
-            for choice in row
-        ]
-        numbered = "\n".join(f"{n}. {option.label}" for n, option in enumerate(options, 1))
-        await cards.show(
-            chat_id=chat_id,
-            asker=inbound.user_id if same_chat else None,
-            in_group=inbound.is_group and same_chat,
-            options=options,
-            text="\n\n".join([*(r.text for r in chat_replies if r.choices), numbered]),
-            question=same_chat and any(r.ask_text for r in chat_replies),
-            confirming=confirming and same_chat,
-            answered_a_tap=same_chat and inbound.choice is not None,
-        )
 
 
 # The Bot API numbers quiz options 0 to 11 (study questions have at most ten).

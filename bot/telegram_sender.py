@@ -20,7 +20,9 @@ from datetime import timedelta
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
+from bot.telegram_cards import record_card, shown
 from bot.telegram_render import keyboard, send_reply
+from handlers.cards import NumberedCards
 from handlers.core import Platform, Reply
 from handlers.i18n import Texts
 from scheduler.dispatcher import ChatUnavailable, PlatformDown, RetryLater
@@ -57,13 +59,21 @@ def _chat(chat_id: str) -> int | str:
 
 
 class TelegramSender:
-    def __init__(self, bot: Bot, *, texts: Texts | None = None) -> None:
+    def __init__(
+        self, bot: Bot, *, texts: Texts | None = None, cards: NumberedCards | None = None
+    ) -> None:
         self._bot = bot
         self._texts = texts  # for the label of the "continue privately" button
+        # Where the buttons sent are kept: a digit typed under a reminder answers it.
+        self._cards = cards
 
     async def send(self, platform: str, chat_id: str, replies: list[Reply]) -> None:
         if platform != Platform.TELEGRAM:
             raise ValueError(f"TelegramSender cannot send to {platform!r}")
+        if self._cards is not None:
+            # Before the message goes out, as for the adapter's replies; the outbox answers
+            # nobody in particular, so everyone there may answer its buttons.
+            await record_card(self._cards, chat_id, shown(replies), asker=None, in_group=False)
         target = _chat(chat_id)
         try:
             for reply in replies:

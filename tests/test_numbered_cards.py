@@ -24,8 +24,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Bot
 
-from bot.telegram import keep_cards
+from bot.playground.bot_api import running_fake_bot_api
+from bot.telegram_cards import keep_cards
+from bot.telegram_sender import TelegramSender
 from handlers.cards import CONFIRM_TTL, DROP, Answer, NumberedCards, ShownOption
 from handlers.catalog import build_registry
 from handlers.context import Services
@@ -375,3 +378,37 @@ async def test_telegram_keeps_its_buttons_as_a_numbered_card(
     [card] = await repository.visible(platform="telegram", chat_id="42", user_id="42")
     assert card.text == "Danh sách:\n\n1. Trang 1\n2. Trang 2"
     assert [option.data for option in card.options] == ["ml:0", "ml:1"]
+
+
+async def test_a_reminder_the_telegram_outbox_sends_is_the_newest_card(
+    sqlite_engine: AsyncEngine, clock: ManualClock
+) -> None:
+    """What the outbox sends carries buttons too (a reminder's «Xin vắng»): a digit typed under
+    it answers it, not an older card of the person's."""
+    services = Services.over(
+        sqlite_engine,
+        FieldCipher([Fernet.generate_key().decode()]),
+        load_fee_config(),
+        clock=clock,
+        texts=vi,
+        default_timezone="Asia/Ho_Chi_Minh",
+    )
+    repository = CardRepository(sqlite_engine)
+    cards = NumberedCards(build_registry(), services, repository, Platform.TELEGRAM)
+    reminder = Reply(
+        "🔔 Nhắc lịch họp",
+        choices=((Choice("🙋 Xin vắng", "xm:7"), Choice("🎥 Vào họp", "", url="https://x.org")),),
+    )
+    async with running_fake_bot_api() as api:
+        person = await api.add_user("Lê Văn Nam")
+        chat = str(person.id)
+        older = Inbound(Platform.TELEGRAM, chat, ChatKind.PRIVATE, chat, "Nam", text="/dangvien")
+        listing = Reply("Danh sách:", choices=((Choice("Trang 2", "ml:1"),),))
+        await keep_cards(cards, older, [listing], confirming=False)
+        async with Bot(api.token, base_url=api.base_url) as bot:
+            await TelegramSender(bot, cards=cards).send("telegram", chat, [reminder])
+    newest, *_ = await repository.visible(
+        platform="telegram", chat_id=str(person.id), user_id=str(person.id)
+    )
+    # The link is opened by its button, never by a digit; everyone there may answer the rest.
+    assert [(option.data, option.open) for option in newest.options] == [("xm:7", True)]
